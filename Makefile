@@ -1,0 +1,32 @@
+# Two commands on a fresh machine with Python 3.11:  make demo  |  make test
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.sepkit-installed
+TORCH := torch==2.9.1 torchaudio==2.9.*
+
+.PHONY: install demo test test-fast lint clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml examples/sepkit-example-plugin/setup.cfg
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==2.9.1" "torchaudio==2.9.*"
+	$(BIN)/python -m pip install --quiet -e ".[test,lint]" -e examples/sepkit-example-plugin
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/python examples/demo.py
+
+test: install
+	$(BIN)/python -m pytest -q tests examples/sepkit-example-plugin/tests
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" tests examples/sepkit-example-plugin/tests
+
+lint: install
+	$(BIN)/ruff check sepkit plugins tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,13 @@
+"""sepkit's own plugin: registers the core's rule-based instruction parser through the same hook as everyone."""
+
+from sepkit.hookspecs import hookimpl
+
+
+@hookimpl
+def sepkit_register(registry):
+    registry.register(
+        "instruction_parser",
+        "rules",
+        "sepkit.instructions:RuleBasedInstructionParser",
+        summary="rule-based extract/remove parser with compound instructions",
+    )

@@ -1,0 +1,121 @@
+"""sepkit's checkpoint format, saved atomically and loaded with ``weights_only=True``.
+
+A checkpoint is a ``torch.save`` of::
+
+    {
+      "recipe": {...},                 # the resolved recipe, plain containers
+      "state_dict": {name: Tensor},    # the pipeline's stored components
+      "sepkit_version": "0.1.0",
+      "plugins": {distribution: version},   # providers of the recipe's components
+    }
+
+Training checkpoints add optimizer/scheduler state under extra keys; loading
+ignores keys it does not know.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from sepkit.errors import SepkitError
+
+FORMAT_KEYS = ("recipe", "state_dict", "sepkit_version", "plugins")
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: readers never see half a file."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike, recipe: dict, state_dict: Mapping, plugins: dict, **extra: Any) -> None:
+    """Write a sepkit checkpoint atomically. ``extra`` keys (optimizer state, step) are stored beside."""
+    import sepkit
+
+    payload = {
+        "recipe": recipe,
+        "state_dict": dict(state_dict),
+        "sepkit_version": sepkit.__version__,
+        "plugins": dict(plugins),
+        **extra,
+    }
+    atomic_save(payload, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a sepkit checkpoint with ``torch.load(weights_only=True)``; check its keys and plugins."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise SepkitError(f"checkpoint {path} not found; give the path of a .ckpt/.pt file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SepkitError(
+            f"checkpoint {path} could not be read safely ({reason}); it must be a torch.save file of tensors "
+            "and plain containers (sepkit loads with weights_only=True)"
+        ) from None
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise SepkitError(f"checkpoint {path} is not a sepkit checkpoint (expected keys {', '.join(FORMAT_KEYS)})")
+    check_plugins_installed(payload.get("plugins") or {}, str(path))
+    return payload
+
+
+def check_plugins_installed(plugins: Mapping[str, str], where: str) -> None:
+    """Raise naming the distribution to install if a checkpoint's plugin provider is missing."""
+    from sepkit.plugins import installed_distributions
+
+    have = installed_distributions()
+    missing = [f"{dist}=={ver}" if ver else dist for dist, ver in plugins.items() if dist not in have]
+    if missing:
+        raise SepkitError(
+            f"{where} was made with plugins that are not installed: {', '.join(missing)}; "
+            f"install them (pip install {' '.join(missing)}) and retry"
+        )
+
+
+def load_state_dict_checked(module, state_dict: Mapping, where: str) -> None:
+    """Load ``state_dict`` into ``module`` strictly; list missing, unexpected and mis-shaped keys on error."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    misshaped = [
+        f"{k} (checkpoint {tuple(state_dict[k].shape)}, model {tuple(own[k].shape)})"
+        for k in own
+        if k in state_dict and hasattr(state_dict[k], "shape") and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    ]
+    problems = [
+        _listing("missing keys", missing),
+        _listing("unexpected keys", unexpected),
+        _listing("mis-shaped keys", misshaped),
+    ]
+    problems = [p for p in problems if p]
+    if problems:
+        raise SepkitError(
+            f"{where} does not match the model: {'; '.join(problems)}. "
+            "Use the recipe the checkpoint was trained with (sepkit recipe show), or convert the checkpoint"
+        )
+    module.load_state_dict(state_dict, strict=True)
+
+
+def _listing(label: str, keys: list[str], limit: int = 10) -> str:
+    if not keys:
+        return ""
+    shown = ", ".join(keys[:limit])
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"{len(keys)} {label}: {shown}{more}"

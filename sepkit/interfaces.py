@@ -1,0 +1,212 @@
+"""The abstract component roles a separation system is assembled from.
+
+Every role is a ``torch.nn.Module`` with a nested ``Config`` dataclass (its recipe
+keys) and a constructor ``__init__(self, config)``. Components work on **mono
+batches**: ``wave`` is ``float32 [batch, samples]`` at the component's own
+``sample_rate``, with a ``lengths`` tensor ``long [batch]`` giving the valid
+samples of each row (rows are zero-padded to the longest). The pipeline folds
+channels into the batch, resamples, and restores both afterwards; components
+never resample.
+
+Roles, and what they exchange::
+
+    TextEncoder.encode_text(list[str])             -> TextEmbedding
+    AudioEncoder.encode_audio(wave, lengths)       -> AudioFeatures
+    Separator.separate(AudioFeatures, TextEmbedding, tasks) -> AudioFeatures
+    Decoder.decode(AudioFeatures, lengths)         -> wave
+    Codec.encode(wave, lengths) -> CodecFrames;  Codec.decode(codes) -> wave
+    InstructionParser.parse(str)                   -> list[Instruction]
+
+A component may implement two roles (CLAP and Q-Audio are both text and audio
+encoders): inherit from both classes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from sepkit.instructions import TASKS, Instruction, InstructionParser
+
+__all__ = [
+    "TASKS",
+    "AudioEncoder",
+    "AudioFeatures",
+    "Codec",
+    "CodecFrames",
+    "Component",
+    "Decoder",
+    "Instruction",
+    "InstructionParser",
+    "Separator",
+    "TextEmbedding",
+    "TextEncoder",
+]
+
+
+@dataclass
+class TextEmbedding:
+    """Token-level and pooled embeddings of a batch of texts.
+
+    tokens: float [batch, tokens, embed_dim], zero where ``mask`` is False.
+    mask:   bool  [batch, tokens], True for real tokens (padding is False).
+    pooled: float [batch, embed_dim], one vector per text.
+    """
+
+    tokens: Tensor
+    mask: Tensor
+    pooled: Tensor
+
+    def to(self, device: torch.device | str) -> "TextEmbedding":
+        return TextEmbedding(self.tokens.to(device), self.mask.to(device), self.pooled.to(device))
+
+
+@dataclass
+class AudioFeatures:
+    """A frame sequence describing a batch of audio.
+
+    frames:     [batch, frames, dim] (real or complex; a patch grid may add axes
+                after ``frames``: [batch, frames, patches, dim]).
+    lengths:    long [batch], valid frames per row.
+    frame_rate: frames per second of audio.
+    pooled:     optional float [batch, dim'] clip-level embedding.
+    """
+
+    frames: Tensor
+    lengths: Tensor
+    frame_rate: float
+    pooled: Optional[Tensor] = None
+
+
+@dataclass
+class CodecFrames:
+    """Discrete codes (and, where the codec has them, continuous latents).
+
+    codes:   long [batch, num_codebooks, frames], values in [0, codebook_size).
+    lengths: long [batch], valid frames per row.
+    latents: optional float [batch, frames, latent_dim] before quantisation.
+    """
+
+    codes: Tensor
+    lengths: Tensor
+    latents: Optional[Tensor] = None
+
+
+class Component(nn.Module):
+    """Base of every role: holds the validated config.
+
+    Subclasses define ``class Config`` as a dataclass whose fields are the recipe
+    keys, and call ``super().__init__(config)``.
+    """
+
+    @dataclass
+    class Config:
+        pass
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+
+
+class TextEncoder(Component, ABC):
+    """Encodes text queries.
+
+    ``embed_dim``: width D of ``tokens`` and ``pooled``.
+    """
+
+    embed_dim: int
+
+    @abstractmethod
+    def encode_text(self, texts: list[str]) -> TextEmbedding:
+        """texts: B strings -> TextEmbedding(tokens [B, N, D], mask [B, N], pooled [B, D])."""
+
+
+class AudioEncoder(Component, ABC):
+    """Turns waveforms into frame features.
+
+    ``sample_rate``: Hz the input wave must have.
+    ``output_dim``:  width of ``AudioFeatures.frames`` (last axis).
+    ``frame_rate``:  frames per second produced.
+    ``representation``: a name for what the frames are (e.g. ``"complex_stft"``),
+        checked against what a separator consumes.
+    """
+
+    sample_rate: int
+    output_dim: int
+    frame_rate: float
+    representation: str
+
+    @abstractmethod
+    def encode_audio(self, wave: Tensor, lengths: Tensor) -> AudioFeatures:
+        """wave: float [B, T] at ``sample_rate``; lengths: long [B] -> AudioFeatures [B, F, output_dim]."""
+
+
+class Separator(Component, ABC):
+    """Maps the mixture's representation and a query to the target's representation.
+
+    ``consumes`` / ``produces``: representation names (see ``AudioEncoder``).
+    ``input_dim`` / ``output_dim``: frame widths consumed and produced.
+    ``query_dim``: width of the text embedding it is conditioned on.
+    ``tasks``: the instruction tasks it handles itself. A separator that only
+        extracts leaves "remove" to the pipeline, which subtracts the extracted
+        source from the mixture.
+    """
+
+    consumes: str
+    produces: str
+    input_dim: int
+    output_dim: int
+    query_dim: int
+    tasks: tuple[str, ...] = ("extract",)
+
+    @abstractmethod
+    def separate(self, mixture: AudioFeatures, query: TextEmbedding, tasks: Tensor) -> AudioFeatures:
+        """mixture: [B, F, input_dim]; query: [B, N, query_dim]; tasks: long [B] (index into ``TASKS``).
+
+        Returns the target's AudioFeatures [B, F', output_dim].
+        """
+
+
+class Decoder(Component, ABC):
+    """Turns a representation back into a waveform.
+
+    ``consumes``: representation name; ``input_dim``: frame width;
+    ``frame_rate``: frames per second it expects; ``sample_rate``: Hz of its output.
+    """
+
+    consumes: str
+    input_dim: int
+    frame_rate: float
+    sample_rate: int
+
+    @abstractmethod
+    def decode(self, features: AudioFeatures, num_samples: Optional[int] = None) -> Tensor:
+        """features: [B, F, input_dim] -> wave float [B, T] at ``sample_rate``.
+
+        ``num_samples``: if given, the output is trimmed or zero-padded to it.
+        """
+
+
+class Codec(Component, ABC):
+    """A neural or classic audio codec.
+
+    ``sample_rate`` (Hz), ``frame_rate`` (code frames per second),
+    ``num_codebooks`` (G), ``codebook_size`` (codes per codebook).
+    """
+
+    sample_rate: int
+    frame_rate: float
+    num_codebooks: int
+    codebook_size: int
+
+    @abstractmethod
+    def encode(self, wave: Tensor, lengths: Tensor) -> CodecFrames:
+        """wave: float [B, T] at ``sample_rate`` -> CodecFrames(codes long [B, G, frames])."""
+
+    @abstractmethod
+    def decode(self, codes: Tensor) -> Tensor:
+        """codes: long [B, G, frames] -> wave float [B, T] at ``sample_rate``."""

@@ -1,0 +1,212 @@
+"""Recipes: omegaconf YAML files that assemble a system from registered components.
+
+A recipe names components only through the registry (no ``_target_``, no
+imports). Layout::
+
+    extends: base.yaml            # optional, one level, path relative to this file
+    name: stft-mask
+    description: ...
+    checkpoint: null              # default weights, path relative to this file
+    model:
+      text_encoder: {name: minilm}
+      audio_encoder: {name: stft, n_fft: 1024, hop_length: 256}
+      separator: {name: mask-net, hidden: 256}
+      decoder: {name: istft, n_fft: ${model.audio_encoder.n_fft}, hop_length: 256}
+      instruction_parser: {name: rules}
+    inference: {device: auto, dtype: float32, chunk_seconds: 30.0, overlap_seconds: 1.0, batch_size: 4}
+    train: {...}                  # read by the training engine
+    data: {...}
+
+Command-line overrides are omegaconf dotlists: ``model.separator.hidden=128``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from sepkit.errors import SepkitError
+
+TOP_LEVEL_KEYS = ("extends", "name", "description", "checkpoint", "model", "inference", "train", "data", "eval")
+MODEL_KINDS = ("text_encoder", "audio_encoder", "separator", "decoder", "codec", "instruction_parser")
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class InferenceSettings:
+    """``inference:`` section. Chunks bound memory on long inputs (overlap-add with a linear cross-fade)."""
+
+    device: str = "auto"
+    dtype: str = "float32"
+    chunk_seconds: float = 30.0
+    overlap_seconds: float = 1.0
+    batch_size: int = 4
+
+
+@dataclass
+class Recipe:
+    """A loaded, merged, validated recipe. ``config`` is the omegaconf DictConfig; ``source`` its file."""
+
+    config: Any
+    source: str = "<recipe>"
+    base_dir: Optional[Path] = None
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
+
+    def section(self, kind: str) -> Any:
+        return self.config.model.get(kind) if self.config.get("model") is not None else None
+
+    def to_container(self) -> dict:
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(self.config, resolve=True)
+
+    def to_yaml(self) -> str:
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_yaml(self.config, resolve=True)
+
+    def checkpoint_path(self) -> Optional[Path]:
+        ckpt = self.config.get("checkpoint")
+        if not ckpt:
+            return None
+        path = Path(ckpt)
+        return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
+
+
+def recipes_dir() -> Path:
+    """The bundled ``recipes/`` folder (beside the ``sepkit`` package in a source checkout)."""
+    return Path(__file__).resolve().parent.parent / "recipes"
+
+
+def find_recipe(name_or_path: str) -> Path:
+    """A recipe file from a path, or a bundled recipe's name ("default", "mini/audiosep")."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for candidate in (recipes_dir() / name_or_path, recipes_dir() / f"{name_or_path}.yaml"):
+        if candidate.is_file():
+            return candidate
+    bundled = sorted(str(p.relative_to(recipes_dir()).with_suffix("")) for p in recipes_dir().rglob("*.yaml"))
+    raise SepkitError(f"recipe {name_or_path!r} not found: give a YAML file or a bundled recipe ({', '.join(bundled)})")
+
+
+def _read_yaml(path: Path) -> Any:
+    from omegaconf import DictConfig, OmegaConf
+
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()
+        raise SepkitError(f"{path}: not valid YAML ({reason[0] if reason else type(exc).__name__}); fix the file") from None
+    if not isinstance(cfg, DictConfig):
+        raise SepkitError(f"{path}: a recipe must be a YAML mapping with a 'model' section")
+    return cfg
+
+
+def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
+    """Read a recipe, merge its ``extends`` base and the dotlist ``overrides``, and validate it."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    path = find_recipe(name_or_path)
+    cfg = _read_yaml(path)
+    if "extends" in cfg and cfg.extends:
+        base_path = (path.parent / str(cfg.extends)).resolve()
+        if not base_path.is_file():
+            raise SepkitError(f"{path}: extends: {cfg.extends!r} not found (looked for {base_path})")
+        base = _read_yaml(base_path)
+        if base.get("extends"):
+            raise SepkitError(
+                f"{path}: extends {base_path.name}, which itself extends {base.extends!r}; "
+                "recipes allow one level of extends, so merge the chain into one base"
+            )
+        cfg = OmegaConf.merge(base, cfg)
+    try:
+        override_cfg = OmegaConf.from_dotlist(list(overrides))
+    except Exception as exc:
+        raise SepkitError(f"bad override in {list(overrides)}: {exc}; use key.path=value") from None
+    cfg = OmegaConf.merge(cfg, override_cfg)
+    if "extends" in cfg:
+        del cfg["extends"]
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as exc:
+        raise SepkitError(f"{path}: cannot resolve interpolation: {str(exc).splitlines()[0]}") from None
+    return Recipe(config=cfg, source=str(path), base_dir=path.parent, inference=_validate(cfg, str(path)))
+
+
+def _validate(cfg: Any, source: str) -> InferenceSettings:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    for key in cfg:
+        if key not in TOP_LEVEL_KEYS:
+            raise SepkitError(f"{source}: unknown top-level key {key!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    model = cfg.get("model")
+    if model is None or not OmegaConf.is_dict(model):
+        raise SepkitError(f"{source}: needs a 'model' mapping with components ({', '.join(MODEL_KINDS)})")
+    for kind in model:
+        if kind not in MODEL_KINDS:
+            raise SepkitError(f"{source}: unknown key 'model.{kind}'; allowed: {', '.join(MODEL_KINDS)}")
+        section = model[kind]
+        if section is None:
+            continue
+        if not OmegaConf.is_dict(section) or not isinstance(section.get("name"), str):
+            raise SepkitError(f"{source}: 'model.{kind}' needs a 'name' naming a registered {kind}")
+    try:
+        settings = OmegaConf.merge(OmegaConf.structured(InferenceSettings), cfg.get("inference") or {})
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", "?")
+        allowed = ", ".join(InferenceSettings.__dataclass_fields__)
+        raise SepkitError(f"{source}: bad 'inference.{key}': {str(exc).splitlines()[0]} (allowed keys: {allowed})") from None
+    settings = OmegaConf.to_object(settings)
+    if settings.device not in DEVICES:
+        raise SepkitError(f"{source}: inference.device={settings.device!r}; allowed: {', '.join(DEVICES)}")
+    if settings.dtype not in DTYPES:
+        raise SepkitError(f"{source}: inference.dtype={settings.dtype!r}; allowed: {', '.join(DTYPES)}")
+    if settings.chunk_seconds <= 0 or settings.overlap_seconds < 0 or settings.overlap_seconds * 2 >= settings.chunk_seconds:
+        raise SepkitError(f"{source}: need chunk_seconds > 2 * overlap_seconds >= 0 in 'inference'")
+    if settings.batch_size < 1:
+        raise SepkitError(f"{source}: inference.batch_size must be at least 1")
+    return settings
+
+
+def check_component_names(recipe: Recipe, registry) -> None:
+    """Every component the recipe names is registered (without importing anything)."""
+    for kind in MODEL_KINDS:
+        section = recipe.section(kind)
+        if section is not None:
+            try:
+                registry.get(kind, section.name)
+            except SepkitError as exc:
+                raise SepkitError(f"{recipe.source}: model.{kind}.name: {exc}") from None
+
+
+def resolve_components(recipe: Recipe, registry) -> Any:
+    """The recipe with every component section validated and completed with its Config defaults.
+
+    Imports each component's module (to read its Config), builds nothing. Values the
+    pipeline fills at build time from upstream components stay "???".
+    """
+    from omegaconf import OmegaConf
+
+    from sepkit.config import component_config
+    from sepkit.registry import RESERVED_KEYS, split_section
+
+    check_component_names(recipe, registry)
+    config = OmegaConf.create(recipe.to_container())
+    for kind in MODEL_KINDS:
+        section = recipe.section(kind)
+        if section is None:
+            continue
+        name, options = split_section(section, f"model.{kind}")
+        cls = registry.load_class(kind, name)
+        try:
+            full = component_config(cls, options, where=f"model.{kind}", component=f"{kind} {name!r}", allow_missing=True)
+        except SepkitError as exc:
+            raise SepkitError(f"{recipe.source}: {exc}") from None
+        reserved = {k: section[k] for k in RESERVED_KEYS if k in section}
+        config.model[kind] = {**reserved, **full}
+    return config

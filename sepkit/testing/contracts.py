@@ -1,0 +1,560 @@
+"""Contract test classes for sepkit components.
+
+A plugin author subclasses the contract of a component's kind, names the class
+``Test...`` and says which registered component to check::
+
+    from sepkit.testing import SeparatorContract
+
+    class TestMaskNet(SeparatorContract):
+        name = "mask-net"                       # registry name
+        config = "hidden: 32\\nlayers: 2"       # YAML keys; default: the entry's ``example``
+
+The base classes end in ``Contract``, so pytest collects their tests only in
+such subclasses. Every contract builds the component from the registry
+(``registry_factory``, by default the process-wide ``get_registry``) and feeds
+it a small ragged random batch (3 rows of different lengths). The tests use only
+pytest's built-in fixtures (``tmp_path``, ``monkeypatch``), so they work with or
+without sepkit's pytest plugin.
+
+Per kind, ``sample_inputs(component)`` makes a deterministic input and
+``run(component, inputs)`` calls the component; the checkpoint round trip and the
+determinism test compare the outputs of ``run``. Override them (or
+``make_mixture_features`` / ``make_features``) for components that need
+special input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import math
+import subprocess
+import sys
+from functools import lru_cache
+from typing import Any, ClassVar, Optional
+
+import pytest
+import torch
+import yaml
+from torch import Tensor, nn
+
+from sepkit.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
+from sepkit.errors import SepkitError
+from sepkit.interfaces import TASKS, AudioEncoder, AudioFeatures, Codec, Decoder, Separator, TextEmbedding, TextEncoder
+from sepkit.plugins import get_registry
+from sepkit.testing.pytest_plugin import block_network, make_ragged_wave_batch
+
+NOT_INSTALLED_PROVIDERS = ("extra", "unknown")
+UNKNOWN_KEY = "definitely_not_a_key"
+
+
+# --- helpers -------------------------------------------------------------------------
+def leaves(value: Any, path: str = "output") -> list[tuple[str, Any]]:
+    """Flatten an output (tensor, dataclass, tuple/list, dict) into ``[(path, leaf)]`` for comparison."""
+    if isinstance(value, Tensor) or value is None or isinstance(value, (str, int, float, bool)):
+        return [(path, value)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [leaf for f in dataclasses.fields(value) for leaf in leaves(getattr(value, f.name), f"{path}.{f.name}")]
+    if isinstance(value, (list, tuple)):
+        return [leaf for i, item in enumerate(value) for leaf in leaves(item, f"{path}[{i}]")]
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in leaves(item, f"{path}[{key!r}]")]
+    return [(path, value)]
+
+
+def assert_same_outputs(first: Any, second: Any, what: str) -> None:
+    """Assert two outputs are identical: same structure, and tensors equal in dtype, shape and every value."""
+    a, b = leaves(first), leaves(second)
+    assert [p for p, _ in a] == [p for p, _ in b], f"{what}: the two outputs have different structure"
+    for (path, x), (_, y) in zip(a, b):
+        if isinstance(x, Tensor) and isinstance(y, Tensor):
+            assert x.dtype == y.dtype and x.shape == y.shape, f"{what}: {path} is {x.dtype}{tuple(x.shape)} vs {y.dtype}{tuple(y.shape)}"
+            if not torch.equal(x, y):
+                diff = (x.detach().cpu().to(torch.complex128 if x.is_complex() else torch.float64)
+                        - y.detach().cpu().to(torch.complex128 if y.is_complex() else torch.float64)).abs()
+                pytest.fail(f"{what}: {path} differs (max abs difference {diff.max().item():.3g})")
+        else:
+            assert x == y, f"{what}: {path} is {x!r} vs {y!r}"
+
+
+def assert_finite(tensor: Tensor, what: str) -> None:
+    """Assert no NaN/inf (real or complex)."""
+    assert bool(torch.isfinite(tensor).all()), f"{what} has NaN or inf values"
+
+
+def assert_lengths(lengths: Any, batch: int, what: str) -> None:
+    """Assert ``lengths`` is a long tensor of shape [batch]."""
+    assert isinstance(lengths, Tensor), f"{what} must be a tensor, got {type(lengths).__name__}"
+    assert lengths.dtype == torch.long and tuple(lengths.shape) == (batch,), (
+        f"{what} must be long [{batch}], got {lengths.dtype}{tuple(lengths.shape)}"
+    )
+
+
+def perturb_state(module: nn.Module, seed: int = 1234) -> None:
+    """Add seeded noise (relative ~2%) to every floating/complex tensor of ``module.state_dict()``, in place."""
+    generator = torch.Generator().manual_seed(seed)
+    seen: set[int] = set()
+    with torch.no_grad():
+        for tensor in module.state_dict(keep_vars=True).values():
+            if id(tensor) in seen or not (tensor.is_floating_point() or tensor.is_complex()):
+                continue
+            seen.add(id(tensor))
+            noise = torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype).to(tensor.device)
+            tensor.add_(0.02 * noise * (1 + tensor.abs()))
+
+
+@lru_cache(maxsize=None)
+def probe_plugin_import(provider: str, target_module: str) -> dict:
+    """In a fresh interpreter, load ``provider``'s ``sepkit.plugins`` entry points; report what got imported.
+
+    Returns ``{"loaded": [entry point values], "target": bool, "torch": bool}``.
+    """
+    script = (
+        "import json, sys, importlib.metadata as md\n"
+        "provider, target = sys.argv[1], sys.argv[2]\n"
+        "loaded = []\n"
+        "for ep in md.entry_points(group='sepkit.plugins'):\n"
+        "    dist = ep.dist.metadata['Name'] if getattr(ep, 'dist', None) is not None else None\n"
+        "    if dist == provider:\n"
+        "        ep.load()\n"
+        "        loaded.append(ep.value)\n"
+        "print(json.dumps({'loaded': loaded, 'target': target in sys.modules, 'torch': 'torch' in sys.modules}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, provider, target_module], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"loading the entry points of {provider} failed in a fresh interpreter:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- the generic contract ------------------------------------------------------------
+class ComponentContract:
+    """Checks every registered component: discovery, lazy import, building from YAML, config
+    validation, checkpoint round trip, determinism in eval mode, and no network access.
+
+    Class attributes: ``kind`` (set by the per-kind contracts), ``name`` (registry name),
+    ``config`` (YAML snippet of config keys; ``None`` = the entry's ``example``),
+    ``registry_factory`` (a callable returning the ``Registry`` to build from).
+    """
+
+    __test__ = False
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    config: ClassVar[Optional[str]] = None
+    interface: ClassVar[Optional[type]] = None  # the kind's abstract class in sepkit.interfaces
+    registry_factory = staticmethod(get_registry)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Collect the tests in ``Test...`` subclasses only, never in ``...Contract`` bases.
+        super().__init_subclass__(**kwargs)
+        if "__test__" not in cls.__dict__:
+            cls.__test__ = not cls.__name__.endswith("Contract")
+
+    # --- helpers ---------------------------------------------------------------------
+    def registry(self):
+        return type(self).registry_factory()
+
+    def entry(self):
+        assert self.kind and self.name, f"{type(self).__name__} must set the class attributes 'kind' and 'name'"
+        return self.registry().get(self.kind, self.name)
+
+    def config_options(self) -> dict:
+        """The config keys to build with: ``config`` parsed as YAML, else the entry's ``example``."""
+        text = self.config if self.config is not None else self.entry().example
+        options = yaml.safe_load(text or "") or {}
+        assert isinstance(options, dict), f"config of {self.kind} {self.name!r} must be a YAML mapping, got {options!r}"
+        return options
+
+    def build(self, seed: int = 0, **overrides: Any):
+        """Build the component (torch seeded with ``seed`` first) and put an ``nn.Module`` in eval mode."""
+        torch.manual_seed(seed)
+        section = {**self.config_options(), **overrides, "name": self.name}
+        component = self.registry().build(self.kind, section, where=self.kind)
+        if isinstance(component, nn.Module):
+            component.eval()
+        return component
+
+    def sample_inputs(self, component) -> Any:
+        """A deterministic input for ``run``; ``None`` = this contract knows no input for the kind."""
+        return None
+
+    def run(self, component, inputs) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not know how to run a {self.kind}")
+
+    def _run(self, component, inputs) -> Any:
+        with torch.no_grad():
+            return self.run(component, inputs)
+
+    def _installed_entry(self):
+        entry = self.entry()
+        if entry.provider == "extra":
+            pytest.skip(f"{self.kind} {self.name!r} is registered through extra_plugins, not an installed entry point")
+        assert entry.provider not in NOT_INSTALLED_PROVIDERS, (
+            f"{self.kind} {self.name!r} was registered by provider {entry.provider!r}, not an installed distribution"
+        )
+        return entry
+
+    # --- tests -----------------------------------------------------------------------
+    def test_discoverable_through_entry_point(self):
+        entry = self._installed_entry()
+        try:
+            installed = get_registry().get(self.kind, self.name)
+        except SepkitError as exc:
+            pytest.fail(f"not found through the 'sepkit.plugins' entry points: {exc}")
+        assert installed.provider == entry.provider
+        try:
+            version = importlib.metadata.version(entry.provider)
+        except importlib.metadata.PackageNotFoundError:
+            pytest.fail(f"provider {entry.provider!r} is not an installed distribution")
+        assert version == entry.version, f"registry says {entry.provider} {entry.version}, installed is {version}"
+
+    def test_importing_plugin_does_not_import_target(self):
+        entry = self._installed_entry()
+        target_module = entry.target.partition(":")[0]
+        report = probe_plugin_import(entry.provider, target_module)
+        assert report["loaded"], f"no 'sepkit.plugins' entry point of {entry.provider} found"
+        assert not report["target"], (
+            f"loading the plugin of {entry.provider} ({', '.join(report['loaded'])}) imported {target_module}; "
+            "register targets as 'module:Class' strings and import nothing heavy in the plugin module"
+        )
+
+    def test_plugin_registration_does_not_import_torch(self):
+        entry = self._installed_entry()
+        report = probe_plugin_import(entry.provider, entry.target.partition(":")[0])
+        assert not report["torch"], (
+            f"loading the plugin of {entry.provider} ({', '.join(report['loaded'])}) imported torch; "
+            "keep the module named by the entry point free of heavy imports"
+        )
+
+    def test_builds_from_yaml_snippet(self):
+        component = self.build()
+        if self.interface is not None:
+            assert isinstance(component, self.interface), (
+                f"{type(component).__name__} is not a {self.interface.__module__}.{self.interface.__name__}"
+            )
+        config = getattr(component, "config", None)
+        assert dataclasses.is_dataclass(config) and not isinstance(config, type), (
+            f"{type(component).__name__}.config must be the Config dataclass instance it was built with, got {config!r}"
+        )
+        assert isinstance(config, type(component).Config)
+
+    def test_unknown_config_key_is_rejected(self):
+        with pytest.raises(SepkitError, match=UNKNOWN_KEY):
+            self.build(**{UNKNOWN_KEY: 1})
+
+    def test_state_dict_roundtrips_through_checkpoint(self, tmp_path):
+        first = self.build(seed=0)
+        if not isinstance(first, nn.Module):
+            pytest.skip(f"{type(first).__name__} is not an nn.Module")
+        if not first.state_dict():
+            pytest.skip(f"{type(first).__name__} has no state")
+        perturb_state(first)
+        entry = self.entry()
+        plugins = {} if entry.provider in NOT_INSTALLED_PROVIDERS else {entry.provider: entry.version}
+        path = tmp_path / "c.ckpt"
+        recipe = {"model": {self.kind: {"name": self.name, **self.config_options()}}}
+        save_checkpoint(path, recipe=recipe, state_dict=first.state_dict(), plugins=plugins)
+
+        second = self.build(seed=1)
+        saved = first.state_dict()
+        assert any(not torch.equal(v, second.state_dict()[k]) for k, v in saved.items() if k in second.state_dict()), (
+            "a fresh build already equals the perturbed state; the round trip proves nothing"
+        )
+        load_state_dict_checked(second, load_checkpoint(path)["state_dict"], "test")
+        loaded = second.state_dict()
+        for key, value in saved.items():
+            assert torch.equal(value, loaded[key]), f"state {key!r} differs after the checkpoint round trip"
+
+        inputs = self.sample_inputs(first)
+        if inputs is not None:
+            assert_same_outputs(self._run(first, inputs), self._run(second, inputs), "after the checkpoint round trip")
+
+    def test_eval_mode_is_deterministic(self):
+        component = self.build()
+        inputs = self.sample_inputs(component)
+        if inputs is None:
+            pytest.skip(f"{type(self).__name__} has no sample input for kind {self.kind!r}")
+        assert_same_outputs(self._run(component, inputs), self._run(component, inputs), "two eval-mode runs")
+
+    def test_no_network(self, monkeypatch):
+        block_network(monkeypatch)
+        component = self.build()
+        inputs = self.sample_inputs(component)
+        if inputs is not None:
+            self._run(component, inputs)
+
+
+# --- per-kind contracts --------------------------------------------------------------
+class TextEncoderContract(ComponentContract):
+    """``encode_text`` on three texts of different lengths -> tokens [3, N, embed_dim], mask [3, N], pooled [3, embed_dim]."""
+
+    kind = "text_encoder"
+    interface = TextEncoder
+    texts: ClassVar[tuple[str, ...]] = ("a dog barking", "violin", "the sound of heavy rain falling on a roof")
+
+    def sample_inputs(self, component) -> list[str]:
+        return list(self.texts)
+
+    def run(self, component, inputs: list[str]) -> TextEmbedding:
+        return component.encode_text(inputs)
+
+    def test_text_embedding_shapes(self):
+        component = self.build()
+        dim = component.embed_dim
+        assert isinstance(dim, int) and not isinstance(dim, bool), f"embed_dim must be an int, got {dim!r}"
+        out = self._run(component, self.sample_inputs(component))
+        assert isinstance(out, TextEmbedding), f"encode_text must return a TextEmbedding, got {type(out).__name__}"
+        batch = len(self.texts)
+        assert out.tokens.dim() == 3 and out.tokens.shape[0] == batch and out.tokens.shape[2] == dim, (
+            f"tokens must be [{batch}, N, {dim}], got {tuple(out.tokens.shape)}"
+        )
+        assert out.tokens.is_floating_point(), f"tokens must be float, got {out.tokens.dtype}"
+        assert tuple(out.pooled.shape) == (batch, dim), f"pooled must be [{batch}, {dim}], got {tuple(out.pooled.shape)}"
+        assert_finite(out.tokens, "tokens")
+        assert_finite(out.pooled, "pooled")
+
+    def test_mask_marks_each_texts_tokens(self):
+        component = self.build()
+        out = self._run(component, self.sample_inputs(component))
+        assert out.mask.dtype == torch.bool and tuple(out.mask.shape) == tuple(out.tokens.shape[:2]), (
+            f"mask must be bool {tuple(out.tokens.shape[:2])}, got {out.mask.dtype}{tuple(out.mask.shape)}"
+        )
+        counts = out.mask.sum(dim=1).tolist()
+        assert min(counts) >= 1, f"every text needs at least one valid token; valid counts {counts}"
+        longest = max(range(len(self.texts)), key=lambda i: len(self.texts[i]))
+        assert all(counts[longest] > c for i, c in enumerate(counts) if i != longest), (
+            f"the longest text must have the most valid tokens; valid counts {counts} for {list(self.texts)}"
+        )
+
+    def test_padding_tokens_are_zero(self):
+        component = self.build()
+        out = self._run(component, self.sample_inputs(component))
+        padding = out.tokens[~out.mask]
+        assert bool((padding == 0).all()), "tokens must be zero where mask is False"
+
+
+class AudioEncoderContract(ComponentContract):
+    """``encode_audio`` on a ragged batch (0.5/0.8/1.1 s) -> frames [3, F, output_dim], lengths agreeing with frame_rate."""
+
+    kind = "audio_encoder"
+    interface = AudioEncoder
+    seconds: ClassVar[tuple[float, ...]] = (0.5, 0.8, 1.1)
+    frame_tolerance: ClassVar[int] = 2
+
+    def sample_inputs(self, component) -> tuple[Tensor, Tensor]:
+        return make_ragged_wave_batch(component.sample_rate, len(self.seconds), self.seconds)
+
+    def run(self, component, inputs) -> AudioFeatures:
+        return component.encode_audio(*inputs)
+
+    def test_declares_attributes(self):
+        c = self.build()
+        assert isinstance(c.sample_rate, int) and c.sample_rate > 0, f"sample_rate must be a positive int, got {c.sample_rate!r}"
+        assert isinstance(c.output_dim, int) and c.output_dim > 0, f"output_dim must be a positive int, got {c.output_dim!r}"
+        assert isinstance(c.frame_rate, (int, float)) and c.frame_rate > 0, f"frame_rate must be a positive number, got {c.frame_rate!r}"
+        assert isinstance(c.representation, str) and c.representation, f"representation must be a name, got {c.representation!r}"
+
+    def test_output_shapes(self):
+        component = self.build()
+        out = self._run(component, self.sample_inputs(component))
+        assert isinstance(out, AudioFeatures), f"encode_audio must return AudioFeatures, got {type(out).__name__}"
+        batch = len(self.seconds)
+        assert out.frames.dim() >= 3 and out.frames.shape[0] == batch, f"frames must be [{batch}, F, ...], got {tuple(out.frames.shape)}"
+        assert out.frames.shape[-1] == component.output_dim, (
+            f"frames have width {out.frames.shape[-1]} but output_dim is {component.output_dim}"
+        )
+        assert_lengths(out.lengths, batch, "features.lengths")
+        assert int(out.lengths.max()) <= out.frames.shape[1], f"lengths {out.lengths.tolist()} exceed {out.frames.shape[1]} frames"
+        assert math.isclose(out.frame_rate, component.frame_rate), f"features.frame_rate {out.frame_rate} != frame_rate {component.frame_rate}"
+        assert_finite(out.frames, "frames")
+
+    def test_frame_count_matches_frame_rate(self):
+        component = self.build()
+        wave, lengths = self.sample_inputs(component)
+        out = self._run(component, (wave, lengths))
+        expected = [n * component.frame_rate / component.sample_rate for n in lengths.tolist()]
+        got = out.lengths.tolist()
+        assert all(abs(g - e) <= self.frame_tolerance for g, e in zip(got, expected)), (
+            f"frame lengths {got} disagree with frame_rate {component.frame_rate} (expected about "
+            f"{[round(e, 1) for e in expected]} ± {self.frame_tolerance})"
+        )
+
+
+class SeparatorContract(ComponentContract):
+    """``separate`` on random features [3, 40, input_dim] (valid 25/32/40) and a ragged query -> [3, F', output_dim]."""
+
+    kind = "separator"
+    interface = Separator
+    frame_rate: ClassVar[float] = 50.0
+    num_frames: ClassVar[int] = 40
+    frame_lengths: ClassVar[tuple[int, ...]] = (25, 32, 40)
+    query_lengths: ClassVar[tuple[int, ...]] = (5, 3, 1)
+
+    def make_mixture_features(self, component) -> AudioFeatures:
+        """frames [3, num_frames, input_dim], complex64 if ``consumes`` names a complex representation."""
+        g = torch.Generator().manual_seed(0)
+        dtype = torch.complex64 if "complex" in component.consumes else torch.float32
+        shape = (len(self.frame_lengths), self.num_frames, component.input_dim)
+        frames = torch.randn(shape, generator=g, dtype=dtype)
+        lengths = torch.tensor(self.frame_lengths, dtype=torch.long)
+        frames = frames * (torch.arange(self.num_frames)[None, :, None] < lengths[:, None, None])
+        return AudioFeatures(frames, lengths, self.frame_rate)
+
+    def make_query(self, component) -> TextEmbedding:
+        """tokens [3, max(query_lengths), query_dim] (zero where masked), mask, pooled [3, query_dim]."""
+        g = torch.Generator().manual_seed(1)
+        batch, n = len(self.query_lengths), max(self.query_lengths)
+        mask = torch.arange(n)[None, :] < torch.tensor(self.query_lengths)[:, None]
+        tokens = torch.randn(batch, n, component.query_dim, generator=g) * mask[..., None]
+        return TextEmbedding(tokens, mask, torch.randn(batch, component.query_dim, generator=g))
+
+    def make_tasks(self, component) -> Tensor:
+        """long [3]: all "extract", with one "remove" if the separator handles removal."""
+        tasks = torch.zeros(len(self.frame_lengths), dtype=torch.long)
+        if "remove" in component.tasks:
+            tasks[1] = TASKS.index("remove")
+        return tasks
+
+    def sample_inputs(self, component) -> tuple[AudioFeatures, TextEmbedding, Tensor]:
+        return self.make_mixture_features(component), self.make_query(component), self.make_tasks(component)
+
+    def run(self, component, inputs) -> AudioFeatures:
+        return component.separate(*inputs)
+
+    def test_declares_attributes(self):
+        c = self.build()
+        for attr in ("consumes", "produces"):
+            assert isinstance(getattr(c, attr), str), f"{attr} must be a representation name, got {getattr(c, attr)!r}"
+        for attr in ("input_dim", "output_dim", "query_dim"):
+            assert isinstance(getattr(c, attr), int) and getattr(c, attr) > 0, f"{attr} must be a positive int"
+        assert isinstance(c.tasks, tuple) and c.tasks and set(c.tasks) <= set(TASKS), (
+            f"tasks must be a non-empty tuple drawn from {TASKS}, got {c.tasks!r}"
+        )
+
+    def test_output_shapes(self):
+        component = self.build()
+        out = self._run(component, self.sample_inputs(component))
+        batch = len(self.frame_lengths)
+        assert isinstance(out, AudioFeatures), f"separate must return AudioFeatures, got {type(out).__name__}"
+        assert out.frames.dim() >= 3 and out.frames.shape[0] == batch, f"frames must be [{batch}, F, ...], got {tuple(out.frames.shape)}"
+        assert out.frames.shape[-1] == component.output_dim, (
+            f"frames have width {out.frames.shape[-1]} but output_dim is {component.output_dim}"
+        )
+        assert_lengths(out.lengths, batch, "output lengths")
+        assert_finite(out.frames, "separated frames")
+
+
+class DecoderContract(ComponentContract):
+    """``decode`` of random frames [3, 40, input_dim] -> wave [3, T] with T ≈ 40 * sample_rate / frame_rate."""
+
+    kind = "decoder"
+    interface = Decoder
+    num_frames: ClassVar[int] = 40
+    frame_lengths: ClassVar[tuple[int, ...]] = (25, 32, 40)
+
+    def make_features(self, component) -> AudioFeatures:
+        """frames [3, num_frames, input_dim] (complex64 if ``consumes`` is complex), ragged lengths."""
+        g = torch.Generator().manual_seed(0)
+        dtype = torch.complex64 if "complex" in component.consumes else torch.float32
+        frames = torch.randn((len(self.frame_lengths), self.num_frames, component.input_dim), generator=g, dtype=dtype)
+        lengths = torch.tensor(self.frame_lengths, dtype=torch.long)
+        frames = frames * (torch.arange(self.num_frames)[None, :, None] < lengths[:, None, None])
+        return AudioFeatures(frames, lengths, float(component.frame_rate))
+
+    def sample_inputs(self, component) -> AudioFeatures:
+        return self.make_features(component)
+
+    def run(self, component, inputs) -> Tensor:
+        return component.decode(inputs)
+
+    def test_declares_attributes(self):
+        c = self.build()
+        assert isinstance(c.consumes, str), f"consumes must be a representation name, got {c.consumes!r}"
+        assert isinstance(c.input_dim, int) and c.input_dim > 0, f"input_dim must be a positive int, got {c.input_dim!r}"
+        assert isinstance(c.frame_rate, (int, float)) and c.frame_rate > 0, f"frame_rate must be positive, got {c.frame_rate!r}"
+        assert isinstance(c.sample_rate, int) and c.sample_rate > 0, f"sample_rate must be a positive int, got {c.sample_rate!r}"
+
+    def test_output_shape(self):
+        component = self.build()
+        features = self.sample_inputs(component)
+        wave = self._run(component, features)
+        batch, hop = features.frames.shape[0], component.sample_rate / component.frame_rate
+        assert wave.dim() == 2 and wave.shape[0] == batch, f"wave must be [{batch}, T], got {tuple(wave.shape)}"
+        assert wave.is_floating_point(), f"wave must be float, got {wave.dtype}"
+        expected = features.frames.shape[1] * hop
+        assert abs(wave.shape[1] - expected) <= 2 * hop + 1, f"{wave.shape[1]} samples from {features.frames.shape[1]} frames; expected about {expected:.0f}"
+        assert_finite(wave, "decoded wave")
+
+    def test_num_samples_trims_or_pads(self):
+        component = self.build()
+        with torch.no_grad():
+            wave = component.decode(self.sample_inputs(component), num_samples=1234)
+        assert tuple(wave.shape) == (len(self.frame_lengths), 1234), f"decode(num_samples=1234) gave {tuple(wave.shape)}"
+
+
+class CodecContract(ComponentContract):
+    """``encode`` of a ragged batch -> codes long [3, num_codebooks, frames]; ``decode(codes)`` -> wave [3, T']."""
+
+    kind = "codec"
+    interface = Codec
+    seconds: ClassVar[tuple[float, ...]] = (0.5, 0.8, 1.1)
+    frame_tolerance: ClassVar[int] = 2
+
+    def sample_inputs(self, component) -> tuple[Tensor, Tensor]:
+        return make_ragged_wave_batch(component.sample_rate, len(self.seconds), self.seconds)
+
+    def run(self, component, inputs):
+        """-> (CodecFrames, decoded wave)."""
+        frames = component.encode(*inputs)
+        return frames, component.decode(frames.codes)
+
+    def test_declares_attributes(self):
+        c = self.build()
+        for attr in ("sample_rate", "num_codebooks", "codebook_size"):
+            assert isinstance(getattr(c, attr), int) and getattr(c, attr) > 0, f"{attr} must be a positive int"
+        assert isinstance(c.frame_rate, (int, float)) and c.frame_rate > 0, f"frame_rate must be positive, got {c.frame_rate!r}"
+
+    def test_encode_codes(self):
+        component = self.build()
+        wave, lengths = self.sample_inputs(component)
+        frames, _ = self._run(component, (wave, lengths))
+        codes, batch = frames.codes, wave.shape[0]
+        assert codes.dtype == torch.long, f"codes must be long, got {codes.dtype}"
+        assert codes.dim() == 3 and tuple(codes.shape[:2]) == (batch, component.num_codebooks), (
+            f"codes must be [{batch}, {component.num_codebooks}, frames], got {tuple(codes.shape)}"
+        )
+        low, high = int(codes.min()), int(codes.max())
+        assert low >= 0 and high < component.codebook_size, f"codes span [{low}, {high}], outside [0, {component.codebook_size})"
+        rate = component.frame_rate / component.sample_rate
+        expected = wave.shape[1] * rate
+        assert abs(codes.shape[2] - expected) <= self.frame_tolerance, f"{codes.shape[2]} code frames; expected about {expected:.1f}"
+        assert_lengths(frames.lengths, batch, "CodecFrames.lengths")
+        got, want = frames.lengths.tolist(), [n * rate for n in lengths.tolist()]
+        assert all(abs(g - e) <= self.frame_tolerance for g, e in zip(got, want)), (
+            f"CodecFrames.lengths {got} disagree with frame_rate (expected about {[round(e, 1) for e in want]})"
+        )
+
+    def test_decode_shape(self):
+        component = self.build()
+        frames, wave = self._run(component, self.sample_inputs(component))
+        batch, hop = frames.codes.shape[0], component.sample_rate / component.frame_rate
+        assert wave.dim() == 2 and wave.shape[0] == batch, f"decode must return [{batch}, T], got {tuple(wave.shape)}"
+        assert wave.is_floating_point(), f"decoded wave must be float, got {wave.dtype}"
+        expected = frames.codes.shape[2] * hop
+        assert abs(wave.shape[1] - expected) <= 2 * hop + 1, f"{wave.shape[1]} samples from {frames.codes.shape[2]} frames; expected about {expected:.0f}"
+        assert_finite(wave, "decoded wave")
+
+
+CONTRACTS: dict[str, type[ComponentContract]] = {
+    "text_encoder": TextEncoderContract,
+    "audio_encoder": AudioEncoderContract,
+    "separator": SeparatorContract,
+    "decoder": DecoderContract,
+    "codec": CodecContract,
+}
+"""Contract class per component kind; other kinds get only ``ComponentContract``."""
+
+
+def contract_for(kind: str) -> type[ComponentContract]:
+    """The contract class checking components of ``kind`` (``ComponentContract`` for kinds without one)."""
+    return CONTRACTS.get(kind, ComponentContract)
