@@ -98,8 +98,8 @@ def _read_yaml(path: Path) -> Any:
     try:
         cfg = OmegaConf.load(path)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()
-        raise SepkitError(f"{path}: not valid YAML ({reason[0] if reason else type(exc).__name__}); fix the file") from None
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise SepkitError(f"{path}: not valid YAML ({reason}); fix the file") from None
     if not isinstance(cfg, DictConfig):
         raise SepkitError(f"{path}: a recipe must be a YAML mapping with a 'model' section")
     return cfg
