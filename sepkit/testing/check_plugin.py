@@ -96,6 +96,6 @@ def run_check_plugin(distribution: str, pytest_args: Sequence[str] = ()) -> int:
         ini.write_text("[pytest]\n")  # keep the caller's pytest configuration out
         command = [
             sys.executable, "-m", "pytest", str(module),
-            "-c", str(ini), "--rootdir", str(root), "-p", "no:cacheprovider", "-rfEs", *pytest_args,
+            "-c", str(ini), "--rootdir", str(root), "-p", "no:cacheprovider", "-v", "-rfEs", *pytest_args,
         ]
-        return subprocess.run(command).returncode
+        return subprocess.run(command, cwd=root).returncode
