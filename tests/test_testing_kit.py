@@ -199,7 +199,8 @@ class OverflowCodec(TinyCodec):
 class NoisyText(TinyText):
     def encode_text(self, texts):
         out = super().encode_text(texts)
-        return TextEmbedding(out.tokens + 0.01 * torch.randn_like(out.tokens) * out.mask[..., None], out.mask, out.pooled)
+        noise = 0.01 * torch.randn_like(out.tokens) * out.mask[..., None]  # random in eval mode
+        return TextEmbedding(out.tokens + noise, out.mask, out.pooled)
 
 
 class UnpaddedText(TinyText):
@@ -312,10 +313,22 @@ def outcomes_of(outcomes, class_name, outcome):
 @pytest.mark.parametrize(
     "contract, name, kind_tests",
     [
-        ("TextEncoderContract", "tiny-text", {"test_text_embedding_shapes", "test_mask_marks_each_texts_tokens", "test_padding_tokens_are_zero"}),
-        ("AudioEncoderContract", "tiny-audio", {"test_declares_attributes", "test_output_shapes", "test_frame_count_matches_frame_rate"}),
+        (
+            "TextEncoderContract",
+            "tiny-text",
+            {"test_text_embedding_shapes", "test_mask_marks_each_texts_tokens", "test_padding_tokens_are_zero"},
+        ),
+        (
+            "AudioEncoderContract",
+            "tiny-audio",
+            {"test_declares_attributes", "test_output_shapes", "test_frame_count_matches_frame_rate"},
+        ),
         ("SeparatorContract", "tiny-sep", {"test_declares_attributes", "test_output_shapes"}),
-        ("DecoderContract", "tiny-dec", {"test_declares_attributes", "test_output_shape", "test_num_samples_trims_or_pads"}),
+        (
+            "DecoderContract",
+            "tiny-dec",
+            {"test_declares_attributes", "test_output_shape", "test_num_samples_trims_or_pads"},
+        ),
         ("CodecContract", "tiny-codec", {"test_declares_attributes", "test_encode_codes", "test_decode_shape"}),
     ],
 )
@@ -324,12 +337,18 @@ def test_correct_component_passes_its_contract(pytester, contract, name, kind_te
     class_name = "Test" + "".join(part.title() for part in name.split("-"))
     assert outcomes_of(outcomes, class_name, "failed") == set(), outcomes
     assert outcomes_of(outcomes, class_name, "passed") == (GENERIC_TESTS - ENTRY_POINT_TESTS) | kind_tests
-    assert outcomes_of(outcomes, class_name, "skipped") == ENTRY_POINT_TESTS  # not installed: registered via extra_plugins
+    # Not installed (registered through extra_plugins): the entry-point tests skip.
+    assert outcomes_of(outcomes, class_name, "skipped") == ENTRY_POINT_TESTS
 
 
 def test_config_attribute_overrides_the_example(pytester):
     """``config`` replaces the entry's example: the same separator checked on complex frames."""
-    extra = 'config = "dim: 5\\nquery_dim: 8\\ncomplex: true"\n\ndef test_really_complex(self):\n    assert self.build().consumes == "complex_tiny"\n'
+    extra = """
+    config = "dim: 5\\nquery_dim: 8\\ncomplex: true"
+
+    def test_really_complex(self):
+        assert self.build().consumes == "complex_tiny"
+    """
     outcomes = run_contracts(pytester, contract_class("SeparatorContract", "tiny-sep", extra))
     assert outcomes_of(outcomes, "TestTinySep", "failed") == set(), outcomes
     assert "test_really_complex" in outcomes_of(outcomes, "TestTinySep", "passed")
@@ -339,8 +358,14 @@ def test_config_attribute_overrides_the_example(pytester):
 def test_kind_without_contract_gets_the_generic_one(pytester):
     outcomes = run_contracts(pytester, contract_class("ComponentContract", "tiny-metric", 'kind = "metric"\n'))
     assert outcomes_of(outcomes, "TestTinyMetric", "failed") == set(), outcomes
-    assert outcomes_of(outcomes, "TestTinyMetric", "passed") == {"test_builds_from_yaml_snippet", "test_unknown_config_key_is_rejected", "test_no_network"}
-    assert {"test_state_dict_roundtrips_through_checkpoint", "test_eval_mode_is_deterministic"} <= outcomes_of(outcomes, "TestTinyMetric", "skipped")
+    assert outcomes_of(outcomes, "TestTinyMetric", "passed") == {
+        "test_builds_from_yaml_snippet",
+        "test_unknown_config_key_is_rejected",
+        "test_no_network",
+    }
+    assert {"test_state_dict_roundtrips_through_checkpoint", "test_eval_mode_is_deterministic"} <= outcomes_of(
+        outcomes, "TestTinyMetric", "skipped"
+    )
 
 
 def test_contract_bases_are_not_collected(pytester):
@@ -357,7 +382,11 @@ def test_contract_bases_are_not_collected(pytester):
         ("AudioEncoderContract", "wrong-dim", {"test_output_shapes"}),
         ("AudioEncoderContract", "wrong-rate", {"test_frame_count_matches_frame_rate"}),
         ("CodecContract", "overflow", {"test_encode_codes"}),
-        ("TextEncoderContract", "noisy", {"test_eval_mode_is_deterministic", "test_state_dict_roundtrips_through_checkpoint"}),
+        (
+            "TextEncoderContract",
+            "noisy",
+            {"test_eval_mode_is_deterministic", "test_state_dict_roundtrips_through_checkpoint"},
+        ),
         ("TextEncoderContract", "unpadded", {"test_mask_marks_each_texts_tokens"}),
         ("TextEncoderContract", "dirty-padding", {"test_padding_tokens_are_zero"}),
         ("SeparatorContract", "forgetful", {"test_state_dict_roundtrips_through_checkpoint"}),
@@ -428,7 +457,7 @@ def test_pytest_plugin_fixtures(pytester, monkeypatch):
 
 
 # --- check-plugin ---------------------------------------------------------------------------
-DIST_PLUGIN = '''
+DIST_PLUGIN = """
 from sepkit.hookspecs import hookimpl
 
 @hookimpl
@@ -436,7 +465,7 @@ def sepkit_register(registry):
     registry.register("audio_encoder", "tiny-audio", "fake_sepkit_components:TinyAudio", example="output_dim: 4")
     registry.register("codec", "tiny-codec", "fake_sepkit_components:TinyCodec", example="num_codebooks: 1")
     registry.register("metric", "tiny-metric", "fake_sepkit_components:TinyMetric")
-'''
+"""
 
 
 @pytest.fixture
@@ -451,6 +480,8 @@ def fake_distribution(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
     monkeypatch.setattr("sepkit.plugins._registry", None)
+    for switch in ("SEPKIT_STRICT_PLUGINS", "SEPKIT_DISABLE_PLUGIN_AUTOLOAD"):
+        monkeypatch.delenv(switch, raising=False)
     return "sepkit-fakeplug"
 
 
@@ -492,7 +523,10 @@ def test_plugin_importing_its_target_fails_the_import_contract(fake_distribution
     code = run_check_plugin(fake_distribution, ["-q", "-k", "TinyAudio and import"])
     out = capfd.readouterr().out
     assert code == 1, out
-    assert "test_importing_plugin_does_not_import_target" in out and "test_plugin_registration_does_not_import_torch" in out
+    assert (
+        "test_importing_plugin_does_not_import_target" in out
+        and "test_plugin_registration_does_not_import_torch" in out
+    )
 
 
 def test_contract_classes_are_exported():

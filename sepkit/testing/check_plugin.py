@@ -15,8 +15,8 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from sepkit.errors import SepkitError
 from sepkit.registry import Entry
@@ -95,7 +95,18 @@ def run_check_plugin(distribution: str, pytest_args: Sequence[str] = ()) -> int:
         ini = root / "pytest.ini"
         ini.write_text("[pytest]\n")  # keep the caller's pytest configuration out
         command = [
-            sys.executable, "-m", "pytest", str(module),
-            "-c", str(ini), "--rootdir", str(root), "-p", "no:cacheprovider", "-v", "-rfEs", *pytest_args,
+            sys.executable,
+            "-m",
+            "pytest",
+            str(module),
+            "-c",
+            str(ini),
+            "--rootdir",
+            str(root),
+            "-p",
+            "no:cacheprovider",
+            "-v",
+            "-rfEs",
+            *pytest_args,
         ]
         return subprocess.run(command, cwd=root).returncode

@@ -22,7 +22,8 @@ whether or not this plugin is loaded.
 from __future__ import annotations
 
 import socket
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import pytest
 
@@ -78,7 +79,10 @@ def sepkit_registry():
 
 @pytest.fixture
 def ragged_wave_batch():
-    """Factory ``(sample_rate, batch=3, seconds=None, seed=0) -> (wave [B, T], lengths [B])``; see ``make_ragged_wave_batch``."""
+    """Factory ``(sample_rate, batch=3, seconds=None, seed=0) -> (wave [B, T], lengths [B])``.
+
+    See ``make_ragged_wave_batch``.
+    """
     return make_ragged_wave_batch
 
 
