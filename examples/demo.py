@@ -41,13 +41,25 @@ def main() -> int:
     mixture = OUT / "mixture.wav"
     sf.write(mixture, make_mixture(), SAMPLE_RATE)
     sepkit = Path(sys.executable).parent / "sepkit"
-    command = [str(sepkit), "separate", str(mixture), "-q", "extract the violin", "-q", "remove the rain", "-o", str(OUT)]
+    command = [
+        str(sepkit),
+        "separate",
+        str(mixture),
+        "-q",
+        "extract the violin",
+        "-q",
+        "remove the rain",
+        "-o",
+        str(OUT),
+    ]
     print("$", " ".join(command), flush=True)
     result = subprocess.run(command)
     if result.returncode != 0:
         return result.returncode
     print(f"\nmixture and separated files are in {OUT.resolve()}/")
-    print("note: the default recipe is untrained until a trained model ships; the outputs show the path runs end to end")
+    print(
+        "note: the default recipe is untrained until a trained model ships; the outputs show the path runs end to end"
+    )
     return 0
 
 

@@ -40,9 +40,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SepkitError(
-            f"input {path} is not readable audio ({reason}); give a wav, flac or ogg file"
-        ) from None
+        raise SepkitError(f"input {path} is not readable audio ({reason}); give a wav, flac or ogg file") from None
     if data.shape[0] == 0:
         raise SepkitError(f"input {path} holds no samples (0 frames); give a non-empty audio file")
     finite = np.isfinite(data)

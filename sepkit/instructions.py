@@ -31,32 +31,93 @@ ACCEPTED_FORMS = (
 )
 
 _EXTRACT_PHRASES = (
-    "extract", "isolate", "keep", "keep only", "only keep", "separate", "separate out",
-    "give me", "get", "get me", "i want", "i need", "i'd like", "i would like",
-    "pull out", "bring out", "enhance", "retain", "preserve", "only",
+    "extract",
+    "isolate",
+    "keep",
+    "keep only",
+    "only keep",
+    "separate",
+    "separate out",
+    "give me",
+    "get",
+    "get me",
+    "i want",
+    "i need",
+    "i'd like",
+    "i would like",
+    "pull out",
+    "bring out",
+    "enhance",
+    "retain",
+    "preserve",
+    "only",
 )
 _REMOVE_PHRASES = (
-    "remove", "delete", "mute", "suppress", "get rid of", "filter out", "cancel",
-    "cancel out", "eliminate", "erase", "exclude", "take out", "cut out",
-    "without", "no", "not", "minus", "with no", "everything except", "everything but",
-    "all except", "all but",
+    "remove",
+    "delete",
+    "mute",
+    "suppress",
+    "get rid of",
+    "filter out",
+    "cancel",
+    "cancel out",
+    "eliminate",
+    "erase",
+    "exclude",
+    "take out",
+    "cut out",
+    "without",
+    "no",
+    "not",
+    "minus",
+    "with no",
+    "everything except",
+    "everything but",
+    "all except",
+    "all but",
 )
 _CONNECTOR_PHRASES = (
-    ",", "and", "or", "plus", "but", "then", "also", "as well as", "along with",
+    ",",
+    "and",
+    "or",
+    "plus",
+    "but",
+    "then",
+    "also",
+    "as well as",
+    "along with",
     "together with",
 )
 _FILLER_PHRASES = (
-    "please", "kindly", "just", "can you", "could you", "would you", "will you",
-    "i want you to", "i would like you to", "i'd like you to", "i want to",
-    "i would like to", "i'd like to", "i need to", "i need you to", "help me",
-    "thanks", "thank you",
+    "please",
+    "kindly",
+    "just",
+    "can you",
+    "could you",
+    "would you",
+    "will you",
+    "i want you to",
+    "i would like you to",
+    "i'd like you to",
+    "i want to",
+    "i would like to",
+    "i'd like to",
+    "i need to",
+    "i need you to",
+    "help me",
+    "thanks",
+    "thank you",
 )
 # "only" right after another verb ("remove only the drums") is just emphasis.
 _WEAK_MARKERS = frozenset({"only"})
 
 _PHRASES: dict[tuple[str, ...], str] = {}
-for _kind, _phrases in (("extract", _EXTRACT_PHRASES), ("remove", _REMOVE_PHRASES),
-                        ("connector", _CONNECTOR_PHRASES), ("filler", _FILLER_PHRASES)):
+for _kind, _phrases in (
+    ("extract", _EXTRACT_PHRASES),
+    ("remove", _REMOVE_PHRASES),
+    ("connector", _CONNECTOR_PHRASES),
+    ("filler", _FILLER_PHRASES),
+):
     for _phrase in _phrases:
         _PHRASES[tuple(_phrase.split())] = _kind
 _LONGEST_PHRASE = max(len(key) for key in _PHRASES)
@@ -93,7 +154,7 @@ class InstructionParser(ABC):
 
     @abstractmethod
     def parse(self, text: str) -> list[Instruction]:
-        """'extract the piano and remove the drums' -> [Instruction('extract', 'piano'), Instruction('remove', 'drums')]."""
+        """'extract the piano and remove the drums' -> [extract 'piano', remove 'drums'] as Instructions."""
 
 
 class RuleBasedInstructionParser(InstructionParser):
@@ -171,7 +232,7 @@ def _segments(tokens: list[str]) -> list[tuple[str, str | None, list[list[str]]]
     position = 0
     while position < len(tokens):
         for length in range(min(_LONGEST_PHRASE, len(tokens) - position), 0, -1):
-            phrase = tuple(tokens[position:position + length])
+            phrase = tuple(tokens[position : position + length])
             if phrase in _PHRASES:
                 kind = _PHRASES[phrase]
                 break

@@ -61,7 +61,7 @@ class TextEmbedding:
     mask: Tensor
     pooled: Tensor
 
-    def to(self, device: torch.device | str) -> "TextEmbedding":
+    def to(self, device: torch.device | str) -> TextEmbedding:
         return TextEmbedding(self.tokens.to(device), self.mask.to(device), self.pooled.to(device))
 
 

@@ -14,7 +14,8 @@ extracted source from what is left).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import torch
 import torchaudio.functional as AF
@@ -87,7 +88,7 @@ class SeparationPipeline(nn.Module):
 
     # --- building ----------------------------------------------------------------
     @classmethod
-    def from_recipe(cls, recipe: Recipe, registry=None) -> "SeparationPipeline":
+    def from_recipe(cls, recipe: Recipe, registry=None) -> SeparationPipeline:
         """Build every component the recipe names, handing upstream sizes downstream."""
         from sepkit.plugins import get_registry
 
@@ -275,7 +276,9 @@ class SeparationPipeline(nn.Module):
             batch, batch_lengths = gather_chunks(rows, part)
             tasks = torch.full((len(part),), task_id, dtype=torch.long, device=batch.device)
             estimate = self.forward(batch, batch_lengths.to(batch.device), [description] * len(part), tasks)
-            estimate = estimate * (torch.arange(batch.shape[-1], device=batch.device)[None] < batch_lengths.to(batch.device)[:, None])
+            estimate = estimate * (
+                torch.arange(batch.shape[-1], device=batch.device)[None] < batch_lengths.to(batch.device)[:, None]
+            )
             outputs.append(_fit_length(estimate.float(), chunk if len(chunks) > 1 else batch.shape[-1]))
         width = max(o.shape[-1] for o in outputs)
         stacked = torch.cat([_fit_length(o, width) for o in outputs])

@@ -160,13 +160,19 @@ def _validate(cfg: Any, source: str) -> InferenceSettings:
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", "?")
         allowed = ", ".join(InferenceSettings.__dataclass_fields__)
-        raise SepkitError(f"{source}: bad 'inference.{key}': {str(exc).splitlines()[0]} (allowed keys: {allowed})") from None
+        raise SepkitError(
+            f"{source}: bad 'inference.{key}': {str(exc).splitlines()[0]} (allowed keys: {allowed})"
+        ) from None
     settings = OmegaConf.to_object(settings)
     if settings.device not in DEVICES:
         raise SepkitError(f"{source}: inference.device={settings.device!r}; allowed: {', '.join(DEVICES)}")
     if settings.dtype not in DTYPES:
         raise SepkitError(f"{source}: inference.dtype={settings.dtype!r}; allowed: {', '.join(DTYPES)}")
-    if settings.chunk_seconds <= 0 or settings.overlap_seconds < 0 or settings.overlap_seconds * 2 >= settings.chunk_seconds:
+    if (
+        settings.chunk_seconds <= 0
+        or settings.overlap_seconds < 0
+        or settings.overlap_seconds * 2 >= settings.chunk_seconds
+    ):
         raise SepkitError(f"{source}: need chunk_seconds > 2 * overlap_seconds >= 0 in 'inference'")
     if settings.batch_size < 1:
         raise SepkitError(f"{source}: inference.batch_size must be at least 1")
@@ -204,7 +210,9 @@ def resolve_components(recipe: Recipe, registry) -> Any:
         name, options = split_section(section, f"model.{kind}")
         cls = registry.load_class(kind, name)
         try:
-            full = component_config(cls, options, where=f"model.{kind}", component=f"{kind} {name!r}", allow_missing=True)
+            full = component_config(
+                cls, options, where=f"model.{kind}", component=f"{kind} {name!r}", allow_missing=True
+            )
         except SepkitError as exc:
             raise SepkitError(f"{recipe.source}: {exc}") from None
         reserved = {k: section[k] for k in RESERVED_KEYS if k in section}

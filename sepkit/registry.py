@@ -80,7 +80,9 @@ class Registry:
                 f"known kinds: {', '.join(self._tables)} (a plugin may add one with registry.add_kind)"
             )
         if ":" not in target:
-            raise SepkitError(f"plugin {self._provider[0]!r}: target {target!r} of {kind} {name!r} must look like 'module:Class'")
+            raise SepkitError(
+                f"plugin {self._provider[0]!r}: target {target!r} of {kind} {name!r} must look like 'module:Class'"
+            )
         table = self._tables[kind]
         if name in table:
             other = table[name]
@@ -156,7 +158,9 @@ def split_section(section: Any, where: str) -> tuple[str, dict]:
     if isinstance(section, DictConfig):
         section = OmegaConf.to_container(section, resolve=True)
     if not isinstance(section, dict) or not isinstance(section.get("name"), str):
-        raise SepkitError(f"{where}: expected a mapping with a 'name' key naming a registered component, got {section!r}")
+        raise SepkitError(
+            f"{where}: expected a mapping with a 'name' key naming a registered component, got {section!r}"
+        )
     options = {k: v for k, v in section.items() if k not in RESERVED_KEYS}
     return section["name"], options
 

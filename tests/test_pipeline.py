@@ -58,7 +58,9 @@ def test_compound_instruction_sums_extractions_then_removes(pipeline):
 def test_chunked_inference_matches_whole_input():
     torch.manual_seed(0)
     whole = SeparationPipeline.from_recipe(load_recipe(TINY, ["inference.chunk_seconds=100"])).eval()
-    chunked = SeparationPipeline.from_recipe(load_recipe(TINY, ["inference.chunk_seconds=1.5", "inference.overlap_seconds=0.25"]))
+    chunked = SeparationPipeline.from_recipe(
+        load_recipe(TINY, ["inference.chunk_seconds=1.5", "inference.overlap_seconds=0.25"])
+    )
     chunked.load_checkpoint_state(whole.checkpoint_state(), "test")
     wave = torch.randn(1, 16000 * 6) * 0.1
     (a,) = whole.separate([wave], [16000], "violin")
@@ -86,14 +88,20 @@ def test_bfloat16_autocast_runs_close_to_float32(pipeline):
 
 def test_incompatible_components_named_with_values():
     overrides = ["model.decoder.n_fft=512"]
-    with pytest.raises(SepkitError, match=r"decoder 'istft' has input_dim=257 but separator 'mask-net' has output_dim=129"):
+    with pytest.raises(
+        SepkitError, match=r"decoder 'istft' has input_dim=257 but separator 'mask-net' has output_dim=129"
+    ):
         SeparationPipeline.from_recipe(load_recipe(TINY, overrides))
-    with pytest.raises(SepkitError, match=r"decoder 'istft' has frame_rate=.* but audio_encoder 'stft' has frame_rate="):
+    with pytest.raises(
+        SepkitError, match=r"decoder 'istft' has frame_rate=.* but audio_encoder 'stft' has frame_rate="
+    ):
         SeparationPipeline.from_recipe(load_recipe(TINY, ["model.decoder.hop_length=32"]))
 
 
 def test_explicit_dim_disagreeing_with_encoder_is_named():
-    with pytest.raises(SepkitError, match=r"separator 'mask-net' has query_dim=10 but text_encoder 'minilm' has embed_dim=384"):
+    with pytest.raises(
+        SepkitError, match=r"separator 'mask-net' has query_dim=10 but text_encoder 'minilm' has embed_dim=384"
+    ):
         SeparationPipeline.from_recipe(load_recipe(TINY, ["model.separator.query_dim=10"]))
 
 

