@@ -9,11 +9,11 @@ never leaves a half-written output.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from sepkit.atomic import atomic_path
 from sepkit.errors import SepkitError
 
 
@@ -54,32 +54,31 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(data.T), int(sample_rate)
 
 
+def output_format(path: str | os.PathLike) -> str:
+    """The soundfile format for an output path from its suffix ("WAV", "FLAC", "OGG", ...); raises if unknown."""
+    import soundfile
+
+    suffix = Path(path).suffix.lstrip(".").upper()
+    fmt = {"": "WAV", "OGA": "OGG", "AIF": "AIFF"}.get(suffix, suffix)
+    if fmt not in soundfile.available_formats():
+        raise SepkitError(f"cannot write {path}: unknown audio format {Path(path).suffix!r}; use .wav, .flac or .ogg")
+    return fmt
+
+
 def write_audio(path: str | os.PathLike, wave: np.ndarray, sample_rate: int, subtype: str | None = None) -> None:
     """Write ``wave`` float [channels, samples] atomically; the format follows the file suffix."""
     import soundfile
 
-    path = Path(path)
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim == 1:
         wave = wave[None]
     if not np.isfinite(wave).all():
         raise SepkitError(f"refusing to write {path}: the output holds NaN or infinite samples (a model error)")
-    fmt = path.suffix.lstrip(".").upper() or "WAV"
-    if fmt == "OGA":
-        fmt = "OGG"
-    if fmt not in soundfile.available_formats():
-        raise SepkitError(f"cannot write {path}: unknown audio format {path.suffix!r}; use .wav, .flac or .ogg")
+    fmt = output_format(path)
     if subtype is not None and not soundfile.check_format(fmt, subtype):
         subtype = None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".wav", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         soundfile.write(tmp, wave.T, sample_rate, format=fmt, subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def audio_subtype(path: str | os.PathLike) -> str | None:

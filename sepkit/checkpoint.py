@@ -16,30 +16,22 @@ ignores keys it does not know.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sepkit.atomic import atomic_path
 from sepkit.errors import SepkitError
 
 FORMAT_KEYS = ("recipe", "state_dict", "sepkit_version", "plugins")
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: readers never see half a file."""
+    """``torch.save`` through a temporary file and a rename: readers never see half a file."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_checkpoint(path: str | os.PathLike, recipe: dict, state_dict: Mapping, plugins: dict, **extra: Any) -> None:
@@ -66,10 +58,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Weights only load failed" in str(exc):
+            reason = "it holds Python objects other than tensors and plain containers"
+        else:
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            reason = f"not a torch.save file: {type(exc).__name__}: {first_line}"
         raise SepkitError(
-            f"checkpoint {path} could not be read safely ({reason}); it must be a torch.save file of tensors "
-            "and plain containers (sepkit loads with weights_only=True)"
+            f"checkpoint {path} could not be read safely ({reason}); sepkit loads checkpoints with "
+            "weights_only=True, so save tensors and plain containers (sepkit's own format does)"
         ) from None
     if not isinstance(payload, dict) or "state_dict" not in payload:
         raise SepkitError(f"checkpoint {path} is not a sepkit checkpoint (expected keys {', '.join(FORMAT_KEYS)})")

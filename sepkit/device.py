@@ -12,7 +12,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """"auto" -> cuda if available else cpu; "cpu"; "cuda" / "cuda:N" (error if no GPU)."""
+    """ "auto" -> cuda if available else cpu; "cpu"; "cuda" / "cuda:N" (error if no GPU)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):

@@ -26,7 +26,7 @@ from sepkit.device import autocast, resolve_device, resolve_dtype
 from sepkit.errors import SepkitError
 from sepkit.instructions import TASKS, Instruction, InstructionParser, RuleBasedInstructionParser
 from sepkit.interfaces import AudioEncoder, Decoder, Separator, TextEncoder
-from sepkit.recipe import InferenceSettings, Recipe, check_component_names
+from sepkit.recipe import InferenceSettings, Recipe, resolve_components
 
 STORED_KINDS = ("text_encoder", "audio_encoder", "separator", "decoder")
 
@@ -93,10 +93,10 @@ class SeparationPipeline(nn.Module):
         from sepkit.plugins import get_registry
 
         registry = registry or get_registry()
-        check_component_names(recipe, registry)
         for kind in STORED_KINDS:
             if recipe.section(kind) is None:
                 raise SepkitError(f"{recipe.source}: a separation recipe needs 'model.{kind}'")
+        resolve_components(recipe, registry)  # every component's keys are checked before any is built
 
         def build(kind: str, **defaults):
             try:
@@ -115,7 +115,7 @@ class SeparationPipeline(nn.Module):
             sample_rate=audio.sample_rate,
         )
         dec = build("decoder", input_dim=sep.output_dim, sample_rate=audio.sample_rate)
-        parser = build("instruction_parser") if recipe.section("instruction_parser") is not None else None
+        parser = build_instruction_parser(recipe, registry)
         stored = []
         for kind, module in (("text_encoder", text), ("audio_encoder", audio), ("separator", sep), ("decoder", dec)):
             section = recipe.section(kind)
@@ -300,12 +300,29 @@ def _progress(iterable, description: str, enabled: bool):
     return tqdm(iterable, desc=description, unit="batch", leave=False)
 
 
+def build_instruction_parser(recipe: Recipe, registry) -> InstructionParser:
+    """The recipe's ``model.instruction_parser``, or the rule-based parser if it names none."""
+    section = recipe.section("instruction_parser")
+    if section is None:
+        return RuleBasedInstructionParser()
+    try:
+        return registry.build("instruction_parser", section, where="model.instruction_parser")
+    except SepkitError as exc:
+        raise SepkitError(f"{recipe.source}: {exc}") from None
+
+
 def build_pipeline(recipe: Recipe, checkpoint: Optional[str] = None, registry=None) -> SeparationPipeline:
-    """Build from a recipe and load ``checkpoint`` (or the recipe's own ``checkpoint:``) if any."""
-    pipeline = SeparationPipeline.from_recipe(recipe, registry)
+    """Build from a recipe and load ``checkpoint`` (or the recipe's own ``checkpoint:``) if any.
+
+    The checkpoint is read (and its plugins checked) before the model is built, so a bad path fails fast.
+    """
+    from sepkit.checkpoint import load_checkpoint
+
     path = checkpoint or recipe.checkpoint_path()
-    if path is not None:
-        pipeline.load(path)
+    payload = load_checkpoint(path) if path is not None else None
+    pipeline = SeparationPipeline.from_recipe(recipe, registry)
+    if payload is not None:
+        pipeline.load_checkpoint_state(payload["state_dict"], f"checkpoint {path}")
     return pipeline
 
 

@@ -43,13 +43,14 @@ def _distribution(ep: EntryPoint) -> tuple[str, str]:
 
 
 def _skip_or_raise(ep: EntryPoint, dist: str, version: str, stage: str, exc: BaseException) -> None:
-    message = (
-        f"sepkit plugin {ep.name!r} from {dist} {version} failed to {stage} and was skipped: "
-        f"{type(exc).__name__}: {exc} (reinstall or uninstall '{dist}'; SEPKIT_STRICT_PLUGINS=1 makes this fatal)"
-    )
+    problem = f"sepkit plugin {ep.name!r} from {dist} {version} failed to {stage}: {type(exc).__name__}: {exc}"
     if _flag("SEPKIT_STRICT_PLUGINS"):
-        raise SepkitError(message) from exc
-    warnings.warn(message, PluginWarning, stacklevel=3)
+        raise SepkitError(f"{problem} (fix, reinstall or uninstall '{dist}'; SEPKIT_STRICT_PLUGINS=1 is set)") from exc
+    warnings.warn(
+        f"{problem}; it was skipped (fix, reinstall or uninstall '{dist}'; SEPKIT_STRICT_PLUGINS=1 makes this fatal)",
+        PluginWarning,
+        stacklevel=3,
+    )
 
 
 def plugin_entry_points() -> list[EntryPoint]:
@@ -84,25 +85,36 @@ def load_registry(extra_plugins: tuple = ()) -> Registry:
         _register_one(pm, registry, module, ep.name, dist, version, ep)
     for module in extra_plugins:
         _register_one(pm, registry, module, module.__name__, "extra", "", None)
-    pm.check_pending()
     return registry
 
 
 def _register_one(pm, registry, module, name, dist, version, ep) -> None:
+    """Register one plugin module and run its hook; a failing plugin leaves no trace in the registry."""
     pm.register(module, name=name)
-    registry.set_provider(dist, version)
-    for impl in pm.hook.sepkit_register.get_hookimpls():
-        if impl.plugin is not module:
-            continue
-        try:
-            impl.function(registry=registry)
-        except SepkitError:
+    try:
+        pm.check_pending()  # a misspelled hookimpl (e.g. sepkit_regster) is an error, not silence
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(module)
+        if ep is None:
             raise
-        except Exception as exc:
-            if ep is None:
-                raise
-            _skip_or_raise(ep, dist, version, "register", exc)
-    registry.set_provider("unknown", "")
+        _skip_or_raise(ep, dist, version, "load (unknown hook)", exc)
+        return
+    registry.set_provider(dist, version)
+    snapshot = registry.snapshot()
+    try:
+        for impl in pm.hook.sepkit_register.get_hookimpls():
+            if impl.plugin is module:
+                impl.function(registry=registry)
+    except SepkitError:
+        raise
+    except Exception as exc:
+        registry.restore(snapshot)
+        pm.unregister(module)
+        if ep is None:
+            raise
+        _skip_or_raise(ep, dist, version, "register its components", exc)
+    finally:
+        registry.set_provider("unknown", "")
 
 
 def get_registry() -> Registry:

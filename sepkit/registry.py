@@ -69,6 +69,13 @@ class Registry:
         """Attribute the following ``register`` calls to ``distribution``. Called by the plugin loader."""
         self._provider = (distribution, version)
 
+    def snapshot(self) -> dict[str, dict[str, Entry]]:
+        """A copy of the tables, to undo a plugin's partial registration with ``restore``."""
+        return {kind: dict(table) for kind, table in self._tables.items()}
+
+    def restore(self, snapshot: dict[str, dict[str, Entry]]) -> None:
+        self._tables = {kind: dict(table) for kind, table in snapshot.items()}
+
     def add_kind(self, kind: str) -> None:
         self._tables.setdefault(kind, {})
 
@@ -119,9 +126,10 @@ class Registry:
         module_name, _, attr = entry.target.partition(":")
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
+        except Exception as exc:  # plugin code runs on import: any failure is the plugin's
             raise SepkitError(
-                f"{kind} {name!r} from {entry.provider} could not be imported ({entry.target}): {exc}"
+                f"{kind} {name!r} from {entry.provider} could not be imported ({entry.target}): "
+                f"{type(exc).__name__}: {exc}; reinstall or fix '{entry.provider}'"
             ) from exc
         try:
             return getattr(module, attr)

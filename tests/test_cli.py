@@ -241,11 +241,6 @@ def test_separate_mono(mono_run, inputs):
     assert [p.name for p in out.parent.iterdir()] == ["out.wav"]  # no temp file left beside it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sepkit/audio.py write_audio: the tempfile.mkstemp file (mode 0600) is renamed into place, "
-    "so outputs ignore the umask and are unreadable by other users",
-)
 def test_separate_output_respects_umask(mono_run):
     proc, out = mono_run
     assert proc.returncode == 0, proc.stderr
@@ -276,11 +271,6 @@ def test_separate_several_queries(sepkit_cli, inputs, tmp_path):
         assert (got.samplerate, got.channels, got.frames) == (want.samplerate, want.channels, want.frames)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sepkit/cli/separate_cmd.py plan_outputs: queries with the same slug ('extract the violin', "
-    "'Extract the violin!') get the same output path; the second silently overwrites the first",
-)
 def test_separate_queries_with_same_slug_do_not_overwrite(sepkit_cli, inputs, tmp_path):
     out = tmp_path / "many"
     proc = sepkit_cli(
@@ -294,11 +284,6 @@ def test_separate_queries_with_same_slug_do_not_overwrite(sepkit_cli, inputs, tm
         assert len(files_under(out)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sepkit/cli/separate_cmd.py run: folder inputs are not validated before the model loads, so a bad "
-    "file is found late and outputs of earlier batches are already written",
-)
 def test_separate_folder_with_bad_file_writes_nothing(sepkit_cli, write_wav, tmp_path):
     src = tmp_path / "src"
     write_wav(src / "a.wav", 0.5, 16000, 1)

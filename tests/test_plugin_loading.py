@@ -155,11 +155,6 @@ def test_hook_error_after_registering_warns(site):
     assert "skipped" in proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sepkit/plugins.py _register_one: a hook that raises after some registry.register calls is "
-    "reported as 'skipped', but the components it registered before raising stay in the registry",
-)
 def test_hook_error_after_registering_leaves_nothing(site):
     site.add("half-plugin", {"half_plugin": HALF_REGISTERING_HOOK}, {"half": "half_plugin"})
     proc = site.run("plugins", "--json")
@@ -221,11 +216,6 @@ def test_misspelled_hook_is_not_silently_ignored(site):
     assert "sepkit_regster" in proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sepkit/plugins.py load_registry: pm.check_pending() raises pluggy.PluginValidationError, which "
-    "the CLI reports as 'internal error' (exit 1) naming the module, not the distribution",
-)
 def test_misspelled_hook_is_a_clear_plugin_error(site):
     site.add("typo-plugin", {"typo_plugin": MISSPELLED}, {"typo": "typo_plugin"})
     proc = site.run("plugins", "--json")
@@ -294,11 +284,6 @@ def test_lazy_component_missing_class(lazy_site, tmp_path):
     assert_fatal(proc, "lazy-net", "lazy-plugin", "LazyNet")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sepkit/registry.py Registry.load_class catches only ImportError: a component module that raises "
-    "anything else on import is an 'internal error' (exit 1) that does not name the plugin",
-)
 def test_lazy_component_module_raising_names_provider(lazy_site, tmp_path):
     lazy_site.write("lazy_plugin_impl", 'raise RuntimeError("impl boom")\n')
     proc = lazy_site.run("recipe", "show", lazy_recipe(tmp_path), "--resolved")

@@ -42,17 +42,34 @@ def slug(text: str) -> str:
 
 
 def _writable_suffix(suffix: str) -> str:
-    import soundfile
+    """The input's suffix if soundfile can write it, else ".wav"."""
+    from sepkit.audio import output_format
 
-    fmt = suffix.lstrip(".").upper()
-    return suffix if fmt in soundfile.available_formats() else ".wav"
+    try:
+        output_format(f"x{suffix}")
+        return suffix
+    except SepkitError:
+        return ".wav"
+
+
+def unique_slugs(queries: list[str]) -> list[str]:
+    """One distinct file-name part per query: repeated slugs get "-2", "-3", ..."""
+    seen: dict[str, int] = {}
+    out = []
+    for q in queries:
+        s = slug(q)
+        seen[s] = seen.get(s, 0) + 1
+        out.append(s if seen[s] == 1 else f"{s}-{seen[s]}")
+    return out
 
 
 def plan_outputs(inputs: list[Path], root: Path | None, queries: list[str], output: Path) -> list[list[Path]]:
     """outputs[i][q] is where input i's result for query q goes."""
+    from sepkit.audio import output_format
+
     folder_mode = root is not None or len(queries) > 1 or output.is_dir() or not output.suffix
     if not folder_mode:
-        _writable_or_fail(output)
+        output_format(output)
         return [[output]]
     if output.exists() and not output.is_dir():
         raise SepkitError(f"-o {output} is a file, but several outputs need a folder; give a folder path")
@@ -63,19 +80,15 @@ def plan_outputs(inputs: list[Path], root: Path | None, queries: list[str], outp
         if len(queries) == 1:
             plans.append([output / rel.parent / f"{rel.name}{suffix}"])
         else:
-            plans.append([output / rel.parent / f"{rel.name}.{slug(q)}{suffix}" for q in queries])
+            plans.append([output / rel.parent / f"{rel.name}.{s}{suffix}" for s in unique_slugs(queries)])
     return plans
-
-
-def _writable_or_fail(path: Path) -> None:
-    import soundfile
-
-    if path.suffix.lstrip(".").upper() not in soundfile.available_formats():
-        raise SepkitError(f"-o {path}: unknown audio format {path.suffix!r}; use .wav, .flac or .ogg")
 
 
 def run(args) -> int:
     from sepkit.audio import audio_subtype, list_audio_files, read_audio, write_audio
+    from sepkit.pipeline import build_instruction_parser, build_pipeline
+    from sepkit.plugins import get_registry
+    from sepkit.recipe import load_recipe
 
     queries = list(args.query)
     for q in queries:
@@ -83,19 +96,28 @@ def run(args) -> int:
             from sepkit.instructions import ACCEPTED_FORMS
 
             raise SepkitError(f"--query is empty; say what to separate. Accepted forms: {ACCEPTED_FORMS}")
-    source = Path(args.input)
-    if source.is_dir():
-        inputs, root = list_audio_files(source), source
-    else:
-        inputs, root = [source], None
-        read_audio(source)  # fail on bad input before loading any model
-    plans = plan_outputs(inputs, root, queries, Path(args.output))
-
-    pipeline = _load_pipeline(args)
+    recipe = load_recipe(args.recipe)
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise SepkitError("--batch-size must be at least 1")
+        recipe.inference.batch_size = args.batch_size
+    parser = build_instruction_parser(recipe, get_registry())
     for q in queries:
-        pipeline.instruction_parser.parse(q)
+        parser.parse(q)
+    source = Path(args.input)
+    inputs, root = (list_audio_files(source), source) if source.is_dir() else ([source], None)
+    for path in inputs:  # every input is checked before a model is loaded or an output written
+        read_audio(path)
+    plans = plan_outputs(inputs, root, queries, Path(args.output))
+    if args.ckpt is None and recipe.checkpoint_path() is None:
+        print(
+            f"sepkit: note: recipe {recipe.source} has no trained checkpoint; separating with untrained weights "
+            "(the end-to-end path runs, the output is not a real separation)",
+            file=sys.stderr,
+        )
+    pipeline = build_pipeline(recipe, checkpoint=args.ckpt)
+
     group = max(1, pipeline.settings.batch_size)
-    written = []
     for start in range(0, len(inputs), group):
         paths = inputs[start : start + group]
         loaded = [read_audio(p) for p in paths]
@@ -106,25 +128,5 @@ def run(args) -> int:
             for i, result in enumerate(results):
                 target = plans[start + i][qi]
                 write_audio(target, result.numpy(), rates[i], subtype=audio_subtype(paths[i]))
-                written.append(target)
-    for path in written:
-        print(path)
+                print(target)
     return 0
-
-
-def _load_pipeline(args):
-    from sepkit.pipeline import build_pipeline
-    from sepkit.recipe import load_recipe
-
-    recipe = load_recipe(args.recipe)
-    if args.batch_size is not None:
-        if args.batch_size < 1:
-            raise SepkitError("--batch-size must be at least 1")
-        recipe.inference.batch_size = args.batch_size
-    if args.ckpt is None and recipe.checkpoint_path() is None:
-        print(
-            f"sepkit: note: recipe {recipe.source} has no trained checkpoint; separating with untrained weights "
-            "(the end-to-end path runs, the output is not a real separation)",
-            file=sys.stderr,
-        )
-    return build_pipeline(recipe, checkpoint=args.ckpt)
