@@ -31,6 +31,7 @@ _EXPORTS = {
     "SeparatorContract": "contracts",
     "DecoderContract": "contracts",
     "CodecContract": "contracts",
+    "InstructionParserContract": "contracts",
     "CONTRACTS": "contracts",
     "contract_for": "contracts",
     "assert_same_outputs": "contracts",

@@ -594,12 +594,45 @@ class CodecContract(ComponentContract):
         assert_finite(wave, "decoded wave")
 
 
+class InstructionParserContract(ComponentContract):
+    """``parse`` on a compound instruction and on empty input.
+
+    Expects a non-empty list of ``Instruction`` with ``task`` in ``TASKS`` and a
+    non-empty description for "extract the violin and remove the drums", and a
+    ``SepkitError`` (not a crash or an empty list) for an empty instruction.
+    """
+
+    kind = "instruction_parser"
+    compound = "extract the violin and remove the drums"
+
+    def sample_inputs(self, component) -> str:
+        return self.compound
+
+    def run(self, component, inputs: str) -> Any:
+        return component.parse(inputs)
+
+    def test_parses_extract_and_remove(self):
+        from sepkit.instructions import Instruction
+
+        parsed = self.run(self.build(), self.compound)
+        assert parsed and all(isinstance(i, Instruction) for i in parsed), f"parse returned {parsed!r}"
+        assert all(i.task in TASKS and i.description.strip() for i in parsed), f"bad instructions {parsed!r}"
+        assert {i.task for i in parsed} == set(TASKS), f"{self.compound!r} gave {parsed!r}"
+
+    def test_empty_instruction_is_a_clear_error(self):
+        component = self.build()
+        for text in ("", "   "):
+            with pytest.raises(SepkitError):
+                component.parse(text)
+
+
 CONTRACTS: dict[str, type[ComponentContract]] = {
     "text_encoder": TextEncoderContract,
     "audio_encoder": AudioEncoderContract,
     "separator": SeparatorContract,
     "decoder": DecoderContract,
     "codec": CodecContract,
+    "instruction_parser": InstructionParserContract,
 }
 """Contract class per component kind; other kinds get only ``ComponentContract``."""
 

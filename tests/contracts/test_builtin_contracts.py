@@ -3,8 +3,8 @@
 from sepkit.testing import (
     AudioEncoderContract,
     CodecContract,
-    ComponentContract,
     DecoderContract,
+    InstructionParserContract,
     SeparatorContract,
     TextEncoderContract,
 )
@@ -35,6 +35,5 @@ class TestMuLaw(CodecContract):
     config = "sample_rate: 8000\nbits: 8"
 
 
-class TestRules(ComponentContract):
-    kind = "instruction_parser"
+class TestRules(InstructionParserContract):
     name = "rules"
