@@ -132,6 +132,18 @@ def probe_plugin_import(provider: str, target_module: str) -> dict:
 
 
 # --- the generic contract ------------------------------------------------------------
+def assert_decoded_wave(wave: Tensor, batch: int, num_frames: int, component) -> None:
+    """wave must be float [batch, T] with T within two hops of ``num_frames`` at the component's rates, finite."""
+    hop = component.sample_rate / component.frame_rate
+    assert wave.dim() == 2 and wave.shape[0] == batch, f"decoded wave must be [{batch}, T], got {tuple(wave.shape)}"
+    assert wave.is_floating_point(), f"decoded wave must be float, got {wave.dtype}"
+    expected = num_frames * hop
+    assert abs(wave.shape[1] - expected) <= 2 * hop + 1, (
+        f"{wave.shape[1]} samples from {num_frames} frames; expected about {expected:.0f}"
+    )
+    assert_finite(wave, "decoded wave")
+
+
 class ComponentContract:
     """Checks every registered component: discovery, lazy import, building from YAML, config
     validation, checkpoint round trip, determinism in eval mode, and no network access.
@@ -515,14 +527,7 @@ class DecoderContract(ComponentContract):
         component = self.build()
         features = self.sample_inputs(component)
         wave = self._run(component, features)
-        batch, hop = features.frames.shape[0], component.sample_rate / component.frame_rate
-        assert wave.dim() == 2 and wave.shape[0] == batch, f"wave must be [{batch}, T], got {tuple(wave.shape)}"
-        assert wave.is_floating_point(), f"wave must be float, got {wave.dtype}"
-        expected = features.frames.shape[1] * hop
-        assert abs(wave.shape[1] - expected) <= 2 * hop + 1, (
-            f"{wave.shape[1]} samples from {features.frames.shape[1]} frames; expected about {expected:.0f}"
-        )
-        assert_finite(wave, "decoded wave")
+        assert_decoded_wave(wave, features.frames.shape[0], features.frames.shape[1], component)
 
     def test_num_samples_trims_or_pads(self):
         component = self.build()
@@ -584,14 +589,7 @@ class CodecContract(ComponentContract):
     def test_decode_shape(self):
         component = self.build()
         frames, wave = self._run(component, self.sample_inputs(component))
-        batch, hop = frames.codes.shape[0], component.sample_rate / component.frame_rate
-        assert wave.dim() == 2 and wave.shape[0] == batch, f"decode must return [{batch}, T], got {tuple(wave.shape)}"
-        assert wave.is_floating_point(), f"decoded wave must be float, got {wave.dtype}"
-        expected = frames.codes.shape[2] * hop
-        assert abs(wave.shape[1] - expected) <= 2 * hop + 1, (
-            f"{wave.shape[1]} samples from {frames.codes.shape[2]} frames; expected about {expected:.0f}"
-        )
-        assert_finite(wave, "decoded wave")
+        assert_decoded_wave(wave, frames.codes.shape[0], frames.codes.shape[2], component)
 
 
 class InstructionParserContract(ComponentContract):
