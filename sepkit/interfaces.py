@@ -16,6 +16,7 @@ Roles, and what they exchange::
     Decoder.decode(AudioFeatures, lengths)         -> wave
     Codec.encode(wave, lengths) -> CodecFrames;  Codec.decode(codes) -> wave
     InstructionParser.parse(str)                   -> list[Instruction]
+    Metric.score(estimate, reference, sample_rate, mixture) -> per-row scores
 
 A component may implement two roles (CLAP and Q-Audio are both text and audio
 encoders): inherit from both classes.
@@ -42,6 +43,7 @@ __all__ = [
     "Decoder",
     "Instruction",
     "InstructionParser",
+    "Metric",
     "Separator",
     "TextEmbedding",
     "TextEncoder",
@@ -210,3 +212,19 @@ class Codec(Component, ABC):
     @abstractmethod
     def decode(self, codes: Tensor) -> Tensor:
         """codes: long [B, G, frames] -> wave float [B, T] at ``sample_rate``."""
+
+
+class Metric(Component, ABC):
+    """Scores estimates against references, one number per row.
+
+    ``higher_is_better``: direction (SDR: True, LSD: False). ``needs_mixture``: the
+    metric is an improvement over the mixture (SDRi) and needs ``mixture``.
+    Each metric's docstring names the reference implementation it follows.
+    """
+
+    higher_is_better: bool = True
+    needs_mixture: bool = False
+
+    @abstractmethod
+    def score(self, estimate: Tensor, reference: Tensor, sample_rate: int, mixture: Optional[Tensor] = None) -> Tensor:
+        """estimate, reference (, mixture): float [B, T] at ``sample_rate`` -> float64 [B]."""

@@ -32,6 +32,7 @@ _EXPORTS = {
     "DecoderContract": "contracts",
     "CodecContract": "contracts",
     "InstructionParserContract": "contracts",
+    "MetricContract": "contracts",
     "CONTRACTS": "contracts",
     "contract_for": "contracts",
     "assert_same_outputs": "contracts",

@@ -624,6 +624,44 @@ class InstructionParserContract(ComponentContract):
                 component.parse(text)
 
 
+class MetricContract(ComponentContract):
+    """``score`` of a ragged-free random batch -> one finite float per row; identical inputs score the best."""
+
+    kind = "metric"
+    sample_rate: ClassVar[int] = 16000
+    seconds: ClassVar[float] = 1.0
+
+    def sample_inputs(self, component) -> tuple[Tensor, Tensor, Tensor]:
+        generator = torch.Generator().manual_seed(0)
+        n = int(self.sample_rate * self.seconds)
+        reference = 0.1 * torch.randn(3, n, generator=generator)
+        estimate = reference + 0.05 * torch.randn(3, n, generator=generator)
+        mixture = reference + 0.1 * torch.randn(3, n, generator=generator)
+        return estimate, reference, mixture
+
+    def run(self, component, inputs):
+        estimate, reference, mixture = inputs
+        return component.score(estimate, reference, self.sample_rate, mixture)
+
+    def test_declares_attributes(self):
+        c = self.build()
+        assert isinstance(c.higher_is_better, bool) and isinstance(c.needs_mixture, bool)
+
+    def test_one_finite_score_per_row(self):
+        component = self.build()
+        scores = self._run(component, self.sample_inputs(component))
+        assert scores.shape == (3,), f"score must return [3], got {tuple(scores.shape)}"
+        assert_finite(scores, "scores")
+
+    def test_perfect_estimate_scores_better(self):
+        component = self.build()
+        estimate, reference, mixture = self.sample_inputs(component)
+        noisy = self._run(component, (estimate, reference, mixture))
+        perfect = self._run(component, (reference, reference, mixture))
+        better = perfect > noisy if component.higher_is_better else perfect < noisy
+        assert bool(better.all()), f"perfect {perfect.tolist()} is not better than noisy {noisy.tolist()}"
+
+
 CONTRACTS: dict[str, type[ComponentContract]] = {
     "text_encoder": TextEncoderContract,
     "audio_encoder": AudioEncoderContract,
@@ -631,6 +669,7 @@ CONTRACTS: dict[str, type[ComponentContract]] = {
     "decoder": DecoderContract,
     "codec": CodecContract,
     "instruction_parser": InstructionParserContract,
+    "metric": MetricContract,
 }
 """Contract class per component kind; other kinds get only ``ComponentContract``."""
 

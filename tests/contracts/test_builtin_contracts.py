@@ -5,6 +5,7 @@ from sepkit.testing import (
     CodecContract,
     DecoderContract,
     InstructionParserContract,
+    MetricContract,
     SeparatorContract,
     TextEncoderContract,
 )
@@ -37,3 +38,31 @@ class TestMuLaw(CodecContract):
 
 class TestRules(InstructionParserContract):
     name = "rules"
+
+
+class TestSDR(MetricContract):
+    name = "sdr"
+
+
+class TestSDRi(MetricContract):
+    name = "sdri"
+
+
+class TestSISDR(MetricContract):
+    name = "si_sdr"
+
+
+class TestSISDRi(MetricContract):
+    name = "si_sdri"
+
+
+class TestBSSEvalSDR(MetricContract):
+    name = "bss_sdr"
+
+
+class TestLSD(MetricContract):
+    name = "lsd"
+
+
+class TestMelPSNR(MetricContract):
+    name = "psnr"

@@ -1,0 +1,68 @@
+"""Scoring an estimate file against a reference (and mixture) with registered metrics.
+
+Files may differ in sample rate and length: the estimate and mixture are
+resampled to the reference's rate and all are cut to the shortest. Channels are
+scored separately and averaged.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torchaudio.functional as AF
+
+from sepkit.audio import read_audio
+from sepkit.errors import SepkitError
+
+DEFAULT_METRICS = ("sdr", "sdri", "si_sdr", "si_sdri", "lsd", "psnr")
+
+
+def _load(path: str, sample_rate: Optional[int] = None) -> tuple[torch.Tensor, int]:
+    wave, sr = read_audio(path)
+    tensor = torch.from_numpy(wave)
+    if sample_rate is not None and sr != sample_rate:
+        tensor = AF.resample(tensor, sr, sample_rate)
+        sr = sample_rate
+    return tensor, sr
+
+
+def _match_channels(x: torch.Tensor, channels: int, what: str) -> torch.Tensor:
+    if x.shape[0] == channels:
+        return x
+    if x.shape[0] == 1:
+        return x.expand(channels, -1)
+    raise SepkitError(f"{what} has {x.shape[0]} channels but the reference has {channels}; give matching files")
+
+
+def score_files(
+    estimate: str, reference: str, mixture: Optional[str] = None, metrics: tuple[str, ...] = DEFAULT_METRICS
+) -> dict:
+    """{"metrics": {name: value}, "sample_rate": sr, "seconds": s, ...}; skips mixture metrics without a mixture."""
+    from sepkit.plugins import get_registry
+
+    registry = get_registry()
+    built = {name: registry.build("metric", {"name": name}, where=f"metric {name}") for name in metrics}
+    ref, sr = _load(reference)
+    est = _match_channels(_load(estimate, sr)[0], ref.shape[0], "the estimate")
+    mix = _match_channels(_load(mixture, sr)[0], ref.shape[0], "the mixture") if mixture else None
+    n = min(x.shape[-1] for x in (ref, est, mix) if x is not None)
+    ref, est = ref[:, :n], est[:, :n]
+    mix = mix[:, :n] if mix is not None else None
+    values, skipped = {}, []
+    for name, metric in built.items():
+        if metric.needs_mixture and mix is None:
+            skipped.append(name)
+            continue
+        with torch.no_grad():
+            values[name] = float(metric.score(est, ref, sr, mix).mean())
+    return {
+        "metrics": values,
+        "skipped": skipped,
+        "sample_rate": sr,
+        "seconds": n / sr,
+        "channels": int(ref.shape[0]),
+        "estimate": estimate,
+        "reference": reference,
+        "mixture": mixture,
+    }
