@@ -36,9 +36,18 @@ def _match_channels(x: torch.Tensor, channels: int, what: str) -> torch.Tensor:
 
 
 def score_files(
-    estimate: str, reference: str, mixture: Optional[str] = None, metrics: tuple[str, ...] = DEFAULT_METRICS
+    estimate: str,
+    reference: str,
+    mixture: Optional[str] = None,
+    metrics: Optional[tuple[str, ...]] = None,
 ) -> dict:
-    """{"metrics": {name: value}, "sample_rate": sr, "seconds": s, ...}; skips mixture metrics without a mixture."""
+    """{"metrics": {name: value}, "skipped": [...], "sample_rate": sr, "seconds": s, ...}.
+
+    ``metrics=None`` scores ``DEFAULT_METRICS`` and skips those that need a mixture when none is
+    given; metrics asked for by name that need a missing mixture are an error.
+    """
+    asked = metrics is not None
+    metrics = tuple(metrics) if asked else DEFAULT_METRICS
     from sepkit.plugins import get_registry
 
     registry = get_registry()
@@ -51,7 +60,7 @@ def score_files(
     mix = mix[:, :n] if mix is not None else None
     values, skipped = {}, []
     for name, metric in built.items():
-        if metric.needs_mixture and mix is None:
+        if metric.needs_mixture and mix is None and not asked:
             skipped.append(name)
             continue
         with torch.no_grad():

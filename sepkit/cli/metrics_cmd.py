@@ -20,9 +20,9 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from sepkit.scoring import DEFAULT_METRICS, score_files
+    from sepkit.scoring import score_files
 
-    result = score_files(args.estimate, args.reference, args.mixture, tuple(args.metrics or DEFAULT_METRICS))
+    result = score_files(args.estimate, args.reference, args.mixture, args.metrics)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
