@@ -3,7 +3,6 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sepkit-installed
-TORCH := torch==2.9.1 torchaudio==2.9.*
 
 .PHONY: install demo test test-fast lint clean
 
@@ -13,6 +12,8 @@ $(STAMP): setup.cfg pyproject.toml examples/sepkit-example-plugin/setup.cfg
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.9.1" "torchaudio==2.9.*"
+	# tinysoundfont renders SF2 for sepkit-mini; --no-deps skips pyaudio (realtime playback only), which does not build here
+	$(BIN)/python -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
 	$(BIN)/python -m pip install --quiet -e ".[test,lint]" -e examples/sepkit-example-plugin
 	touch $(STAMP)
 
