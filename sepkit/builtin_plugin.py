@@ -11,3 +11,10 @@ def sepkit_register(registry):
         "sepkit.instructions:RuleBasedInstructionParser",
         summary="rule-based extract/remove parser with compound instructions",
     )
+    registry.add_kind("system")
+    registry.register(
+        "system",
+        "separation",
+        "sepkit.train.system:SeparationSystem",
+        summary="trains a separation pipeline: mixture + description -> target (l1, si_sdr or snr loss)",
+    )

@@ -1,0 +1,270 @@
+"""torch Datasets of separation examples, rendered on the fly from manifests, and their collate.
+
+An example is a dict::
+
+    mixture      float32 [T]   the mixture at the dataset's sample rate
+    target       float32 [T]   what the instruction asks for (the sum of its target sources)
+    description  str           the sound described ("dog barking")
+    task         int           index into sepkit.instructions.TASKS (0 extract, 1 remove)
+    length       int           T
+    id           str           the mixture's id
+
+``collate_mixtures`` zero-pads a list of examples to the longest: mixture/target
+[B, T], lengths long [B], task long [B], description/id lists.
+
+Randomness (which instruction, where to crop, which mixture a protocol draws) comes
+from ``numpy.random.default_rng([seed, epoch, index])``: the same (seed, epoch, index)
+always gives the same example, in any worker process, after any resume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sepkit.data.manifest import (
+    ClipCache,
+    ClipRecord,
+    MixtureRecord,
+    instruction_target,
+    read_clips,
+    read_mixtures,
+    render_mixture,
+    resolve_path,
+)
+from sepkit.errors import SepkitError
+from sepkit.instructions import TASKS
+
+Instruction = Union[str, int]
+
+
+def _task_id(task: str, where: str) -> int:
+    if task not in TASKS:
+        raise SepkitError(f"{where}: instruction task {task!r} is not one of {', '.join(TASKS)}")
+    return TASKS.index(task)
+
+
+def crop(
+    mixture: np.ndarray, target: np.ndarray, samples: Optional[int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same random window of ``samples`` from both (unchanged if shorter or ``samples`` is None)."""
+    if samples is None or mixture.shape[-1] <= samples:
+        return mixture, target
+    start = int(rng.integers(0, mixture.shape[-1] - samples + 1))
+    return mixture[start : start + samples], target[start : start + samples]
+
+
+def make_example(
+    record: MixtureRecord, cache: ClipCache, index: int, crop_samples: Optional[int], rng: np.random.Generator
+) -> dict[str, Any]:
+    """Render ``record`` with instruction ``index`` into an example dict (see module docstring)."""
+    mixture, sources = render_mixture(record, cache)
+    target = instruction_target(record, sources, index)
+    mixture, target = crop(mixture, target, crop_samples, rng)
+    instruction = record.instructions[index]
+    return {
+        "mixture": np.ascontiguousarray(mixture, dtype=np.float32),
+        "target": np.ascontiguousarray(target, dtype=np.float32),
+        "description": instruction.description,
+        "task": _task_id(instruction.task, f"mixture {record.id}"),
+        "length": int(mixture.shape[-1]),
+        "id": record.id,
+    }
+
+
+class _EpochDataset(Dataset):
+    """Shared seed/epoch handling: ``set_epoch`` before iterating an epoch."""
+
+    def __init__(self, seed: int, crop_seconds: Optional[float], sample_rate: int) -> None:
+        self.seed = int(seed)
+        self.epoch = 0
+        self.crop_samples = None if crop_seconds is None else max(1, int(round(crop_seconds * sample_rate)))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+
+class MixtureDataset(_EpochDataset):
+    """Frozen mixtures (``MixtureRecord``) rendered on the fly at ``cache.sample_rate``.
+
+    ``instruction``: "random" (one item per mixture, an instruction drawn per epoch),
+    "all" (one item per (mixture, instruction)) or an int (that instruction of every mixture).
+    """
+
+    def __init__(
+        self,
+        mixtures: list[MixtureRecord],
+        cache: ClipCache,
+        instruction: Instruction = "random",
+        seed: int = 0,
+        crop_seconds: Optional[float] = None,
+    ) -> None:
+        super().__init__(seed, crop_seconds, cache.sample_rate)
+        if not mixtures:
+            raise SepkitError("the mixture list is empty; give a non-empty mixture manifest")
+        self.mixtures = mixtures
+        self.cache = cache
+        self.instruction = instruction
+        bad = [m.id for m in mixtures if not m.instructions]
+        if bad:
+            raise SepkitError(f"mixture {bad[0]} has no instructions; every training mixture needs at least one")
+        if instruction == "all":
+            self.items = [(m, k) for m, rec in enumerate(mixtures) for k in range(len(rec.instructions))]
+        elif instruction == "random":
+            self.items = [(m, None) for m in range(len(mixtures))]
+        elif isinstance(instruction, int) and not isinstance(instruction, bool):
+            short = [m.id for m in mixtures if len(m.instructions) <= instruction]
+            if short:
+                raise SepkitError(f"instruction {instruction} asked for, but mixture {short[0]} has fewer")
+            self.items = [(m, instruction) for m in range(len(mixtures))]
+        else:
+            raise SepkitError(f"instruction must be 'random', 'all' or an index, got {instruction!r}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        m, k = self.items[index]
+        record = self.mixtures[m]
+        rng = self.rng(index)
+        if k is None:
+            k = int(rng.integers(len(record.instructions)))
+        return make_example(record, self.cache, k, self.crop_samples, rng)
+
+
+class ProtocolMixtureDataset(_EpochDataset):
+    """``length`` mixtures per epoch, each drawn anew from ``clips`` by a mixing protocol.
+
+    Mixture ``index`` of ``epoch`` is ``draw_mixture(protocol, clips, rng, cache, index=index, ...)``
+    with ``rng = default_rng([seed, epoch, index])``; one of its instructions is drawn with the same rng.
+    """
+
+    def __init__(
+        self,
+        clips: list[ClipRecord],
+        protocol: str,
+        length: int,
+        seed: int,
+        cache: ClipCache,
+        seconds: Optional[float] = None,
+        split: str = "train",
+        crop_seconds: Optional[float] = None,
+        normaliser: Any = None,
+    ) -> None:
+        super().__init__(seed, crop_seconds, cache.sample_rate)
+        try:
+            from sepkit.data import mixing
+        except ImportError as exc:
+            raise SepkitError(f"on-the-fly mixing needs sepkit.data.mixing ({exc})") from None
+        if hasattr(mixing, "get_protocol"):
+            mixing.get_protocol(protocol)  # an unknown protocol fails here, not in a worker
+        if not clips:
+            raise SepkitError("the clip list is empty; give a non-empty clip manifest")
+        if length < 1:
+            raise SepkitError(f"length={length}: draw at least one mixture per epoch")
+        self._draw = mixing.draw_mixture
+        self.clips = clips
+        self.protocol = protocol
+        self.length = int(length)
+        self.cache = cache
+        self.seconds = seconds
+        self.split = split
+        self.normaliser = normaliser
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng = self.rng(index)
+        record = self._draw(
+            self.protocol,
+            self.clips,
+            rng,
+            self.cache,
+            index=index,
+            split=self.split,
+            seconds=self.seconds,
+            normaliser=self.normaliser,
+        )
+        k = int(rng.integers(len(record.instructions)))
+        return make_example(record, self.cache, k, self.crop_samples, rng)
+
+
+def collate_mixtures(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Examples -> batch: mixture/target float32 [B, T] zero-padded to the longest, lengths/task long [B]."""
+    if not items:
+        raise ValueError("collate_mixtures needs at least one example")
+    width = max(int(item["length"]) for item in items)
+    mixture = torch.zeros(len(items), width)
+    target = torch.zeros(len(items), width)
+    for row, item in enumerate(items):
+        n = int(item["length"])
+        mixture[row, :n] = torch.as_tensor(item["mixture"][:n])
+        target[row, :n] = torch.as_tensor(item["target"][:n])
+    return {
+        "mixture": mixture,
+        "target": target,
+        "lengths": torch.tensor([int(item["length"]) for item in items], dtype=torch.long),
+        "description": [item["description"] for item in items],
+        "task": torch.tensor([int(item["task"]) for item in items], dtype=torch.long),
+        "id": [item["id"] for item in items],
+    }
+
+
+def dataset_from_config(
+    split_cfg: Any,
+    split: str,
+    sample_rate: int,
+    base_dir: Optional[Path],
+    seed: int,
+    crop_seconds: Optional[float] = None,
+    cache_clips: int = 512,
+) -> Dataset:
+    """The dataset a recipe's ``data.<split>`` section describes (a ``SplitConfig``).
+
+    Manifest paths are relative to ``base_dir`` (the recipe's folder); clip paths inside a
+    manifest are relative to the manifest's folder.
+    """
+    where = f"data.{split}"
+    default = "random" if split == "train" else "all"
+    instruction = default if split_cfg.instruction is None else split_cfg.instruction
+    if isinstance(instruction, str) and instruction.isdigit():
+        instruction = int(instruction)
+    if split_cfg.mixtures is not None:
+        path = resolve_path(str(split_cfg.mixtures), base_dir)
+        try:
+            mixtures = read_mixtures(path)
+        except SepkitError as exc:
+            raise SepkitError(f"{where}.mixtures: {exc}") from None
+        cache = ClipCache(sample_rate, base_dir=path.parent, capacity=cache_clips)
+        try:
+            return MixtureDataset(mixtures, cache, instruction=instruction, seed=seed, crop_seconds=crop_seconds)
+        except SepkitError as exc:
+            raise SepkitError(f"{where} ({path}): {exc}") from None
+    path = resolve_path(str(split_cfg.clips), base_dir)
+    try:
+        clips = read_clips(path)
+    except SepkitError as exc:
+        raise SepkitError(f"{where}.clips: {exc}") from None
+    cache = ClipCache(sample_rate, base_dir=path.parent, capacity=cache_clips)
+    splits = {c.split for c in clips}
+    mine = [c for c in clips if c.split == split] if len(splits) > 1 else clips
+    if not mine:
+        raise SepkitError(f"{where}.clips: {path} has no clips of split {split!r} (it has {', '.join(sorted(splits))})")
+    return ProtocolMixtureDataset(
+        mine,
+        str(split_cfg.protocol),
+        int(split_cfg.length),
+        seed,
+        cache,
+        seconds=split_cfg.seconds,
+        split=split,
+        crop_seconds=crop_seconds,
+    )

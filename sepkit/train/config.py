@@ -1,0 +1,243 @@
+"""Schemas of a recipe's ``train:`` and ``data:`` sections, validated as omegaconf structured configs.
+
+An unknown key or a value of the wrong type is a ``SepkitError`` naming the full key
+(``train.<key>`` / ``data.<key>``), the recipe file and the allowed keys::
+
+    train:
+      system: separation            # registered "system" name, or {name: separation, <system Config keys>}
+      steps: 1000                   # optimizer steps (the run's length; may grow on --resume)
+      batch_size: 8                 # examples per micro-batch per process
+      grad_accum: 1                 # micro-batches per optimizer step
+      grad_clip: 5.0                # max global grad norm per optimizer; null or 0: off
+      lr: 1.0e-3
+      weight_decay: 0.01            # AdamW; biases and norm weights (1-d) get none
+      betas: [0.9, 0.999]
+      eps: 1.0e-8
+      schedule: {name: cosine, warmup_steps: 100, min_ratio: 0.0}   # constant | cosine | step
+      loss: l1                      # interpreted by the system (separation: l1 | si_sdr | snr)
+      val_metric: si_sdri           # decides best.ckpt
+      val_mode: auto                # auto (a metric named *loss* -> min, else max) | min | max
+      dtype: float32                # autocast: float32 | bfloat16 | float16 (float16 adds a GradScaler)
+      ema: null                     # EMA decay (e.g. 0.999): validation and best.ckpt use the EMA weights
+      log_every: 10
+      val_every: 200                # 0: validate only at the end
+      ckpt_every: 200               # 0: checkpoint only at the end
+      keep: 3                       # step-<N>.ckpt files kept
+      seed: 0
+      device: auto                  # auto | cpu | cuda (the --device flag wins)
+      out: null                     # run folder if --out is not given (default runs/<recipe name>)
+      debug: false                  # per-rank ids-rank<R>.jsonl (example ids per step), params-rank<R>.json
+    data:
+      train: {mixtures: mix/train.jsonl}          # or {clips: clips.jsonl, protocol: hsm_tss, length: 2000,
+                                                  #     seconds: null}; instruction: random (train) | all (val) | N
+      val: {mixtures: mix/val.jsonl}
+      sample_rate: 16000            # must equal the pipeline's (checked)
+      crop_seconds: 2.0             # random training crops; validation uses whole mixtures
+      num_workers: 0
+      cache_clips: 512              # decoded clips kept in memory per split (per worker)
+
+Paths are relative to the recipe file's folder unless absolute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from sepkit.errors import SepkitError
+
+SCHEDULES = ("constant", "cosine", "step")
+DTYPES = ("float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda")
+VAL_MODES = ("auto", "min", "max")
+
+
+@dataclass
+class ScheduleConfig:
+    """``train.schedule``: a factor on ``train.lr`` per optimizer step, after a linear warmup."""
+
+    name: str = "constant"  # constant | cosine | step
+    warmup_steps: int = 0  # linear warmup from lr / warmup_steps to lr
+    min_ratio: float = 0.0  # cosine: final lr as a fraction of train.lr
+    step_size: int = 1000  # step: multiply by gamma every step_size steps after warmup
+    gamma: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """``train:`` — the optimisation loop (see the module docstring for each key)."""
+
+    system: Any = "separation"
+    steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    grad_clip: Optional[float] = 5.0
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: str = "l1"
+    val_metric: str = "loss"
+    val_mode: str = "auto"
+    dtype: str = "float32"
+    ema: Optional[float] = None
+    log_every: int = 10
+    val_every: int = 0
+    ckpt_every: int = 0
+    keep: int = 3
+    seed: int = 0
+    device: str = "auto"
+    out: Optional[str] = None  # run folder when --out is not given (default runs/<recipe name>)
+    debug: bool = False  # per-rank files: ids-rank<R>.jsonl (example ids per step), params-rank<R>.json
+
+
+@dataclass
+class SplitConfig:
+    """``data.train`` / ``data.val``: a frozen mixture manifest, or clips mixed on the fly by a protocol."""
+
+    mixtures: Optional[str] = None  # mixture manifest (JSONL of MixtureRecord)
+    clips: Optional[str] = None  # clip manifest, mixed on the fly (with protocol)
+    protocol: Optional[str] = None  # mixing protocol name (sepkit.data.mixing)
+    length: Optional[int] = None  # mixtures drawn per epoch (with clips)
+    seconds: Optional[float] = None  # mixture length with clips (default: the protocol's)
+    instruction: Any = None  # "random" (train default) | "all" (val default) | instruction index
+
+
+@dataclass
+class DataConfig:
+    """``data:`` — where examples come from and how they are cut."""
+
+    train: Optional[SplitConfig] = None
+    val: Optional[SplitConfig] = None
+    sample_rate: Optional[int] = None  # Hz; must equal the pipeline's if given
+    crop_seconds: Optional[float] = None  # random crop of training examples
+    num_workers: int = 0  # DataLoader worker processes
+    cache_clips: int = 512  # decoded clips kept in memory per split
+
+
+def _allowed(cls: type, key_path: str) -> tuple[str, list[str]]:
+    """(section path, allowed keys) of the dataclass that holds ``key_path`` (e.g. "schedule.bogus")."""
+    parts = key_path.split(".")[:-1]
+    prefix = []
+    for part in parts:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if part not in fields:
+            break
+        sub = _dataclass_of(fields[part].type, cls)
+        if sub is None:
+            break
+        cls = sub
+        prefix.append(part)
+    return ".".join(prefix), [f.name for f in dataclasses.fields(cls)]
+
+
+def _dataclass_of(annotation: Any, owner: type) -> Optional[type]:
+    names = {c.__name__: c for c in (ScheduleConfig, SplitConfig)}
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    for name, cls in names.items():
+        if name in text:
+            return cls
+    return None
+
+
+def structured(cls: type, section: Any, where: str, source: str) -> Any:
+    """Fill dataclass ``cls`` from an omegaconf ``section``; errors name ``where.<key>`` and ``source``."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+    if section is not None and not OmegaConf.is_dict(section) and not isinstance(section, dict):
+        raise SepkitError(f"{source}: '{where}' must be a mapping of keys, got {section!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in section or {}:
+        nested = _dataclass_of(fields[key].type, cls) if key in fields else None
+        value = section[key]
+        if nested is not None and value is not None and not (OmegaConf.is_dict(value) or isinstance(value, dict)):
+            allowed = ", ".join(f.name for f in dataclasses.fields(nested))
+            raise SepkitError(f"{source}: '{where}.{key}' must be a mapping (keys: {allowed}), got {value!r}")
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(cls), section or {})
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise SepkitError(
+                f"{source}: '{where}.{missing[0]}' is not set (???); give it, e.g. {where}.{missing[0]}=…"
+            )
+        return OmegaConf.to_object(cfg)
+    except ConfigKeyError as exc:
+        key = str(getattr(exc, "full_key", None) or getattr(exc, "key", "?"))
+        prefix, allowed = _allowed(cls, key)
+        place = f"{where}.{prefix}" if prefix else where
+        raise SepkitError(
+            f"{source}: unknown key '{where}.{key}'; allowed keys of '{place}': {', '.join(allowed)}"
+        ) from None
+    except OmegaConfBaseException as exc:
+        key = str(getattr(exc, "full_key", None) or "?")
+        reason = str(exc).splitlines()[0]
+        raise SepkitError(f"{source}: bad value for '{where}.{key}': {reason}") from None
+
+
+def _check(ok: bool, source: str, message: str) -> None:
+    if not ok:
+        raise SepkitError(f"{source}: {message}")
+
+
+def load_train_config(recipe) -> TrainConfig:
+    """The recipe's ``train:`` section as a checked ``TrainConfig`` (defaults for missing keys)."""
+    src = recipe.source
+    cfg = structured(TrainConfig, recipe.config.get("train"), "train", src)
+    _check(cfg.steps >= 0, src, f"train.steps={cfg.steps} must be >= 0")
+    _check(cfg.batch_size >= 1, src, f"train.batch_size={cfg.batch_size} must be >= 1")
+    _check(cfg.grad_accum >= 1, src, f"train.grad_accum={cfg.grad_accum} must be >= 1")
+    _check(cfg.lr >= 0, src, f"train.lr={cfg.lr} must be >= 0")
+    _check(len(cfg.betas) == 2, src, f"train.betas needs two numbers, got {cfg.betas}")
+    _check(cfg.dtype in DTYPES, src, f"train.dtype={cfg.dtype!r}; allowed: {', '.join(DTYPES)}")
+    _check(cfg.device in DEVICES, src, f"train.device={cfg.device!r}; allowed: {', '.join(DEVICES)}")
+    _check(cfg.val_mode in VAL_MODES, src, f"train.val_mode={cfg.val_mode!r}; allowed: {', '.join(VAL_MODES)}")
+    _check(
+        cfg.schedule.name in SCHEDULES,
+        src,
+        f"train.schedule.name={cfg.schedule.name!r}; allowed: {', '.join(SCHEDULES)}",
+    )
+    _check(cfg.ema is None or 0.0 < cfg.ema < 1.0, src, f"train.ema={cfg.ema} must be a decay in (0, 1) or null")
+    for key in ("log_every", "val_every", "ckpt_every", "keep"):
+        _check(getattr(cfg, key) >= 0, src, f"train.{key} must be >= 0")
+    _check(cfg.log_every >= 1, src, "train.log_every must be >= 1")
+    _check(isinstance(cfg.system, (str, dict)), src, "train.system must be a name or {name: ..., <options>}")
+    return cfg
+
+
+def load_data_config(recipe) -> DataConfig:
+    """The recipe's ``data:`` section; raises if the recipe names no training data."""
+    src = recipe.source
+    section = recipe.config.get("data")
+    hint = (
+        "add a data section, e.g. data.train.mixtures=MIXTURES.jsonl (a mixture manifest, see 'sepkit data mix') "
+        "or data.train.clips=CLIPS.jsonl data.train.protocol=hsm_tss data.train.length=2000"
+    )
+    if section is None:
+        raise SepkitError(f"{src}: the recipe names no data (no 'data:' section); {hint}")
+    cfg = structured(DataConfig, section, "data", src)
+    if cfg.train is None or (cfg.train.mixtures is None and cfg.train.clips is None):
+        raise SepkitError(f"{src}: the recipe names no training data (data.train is empty); {hint}")
+    for split in ("train", "val"):
+        part = getattr(cfg, split)
+        if part is None:
+            continue
+        if part.mixtures is not None and part.clips is not None:
+            raise SepkitError(f"{src}: data.{split} gives both 'mixtures' and 'clips'; give one")
+        if part.clips is not None and (not part.protocol or not part.length):
+            raise SepkitError(f"{src}: data.{split}.clips needs data.{split}.protocol and data.{split}.length")
+    _check(cfg.crop_seconds is None or cfg.crop_seconds > 0, src, "data.crop_seconds must be > 0 or null")
+    _check(cfg.num_workers >= 0, src, "data.num_workers must be >= 0")
+    return cfg
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested plain containers -> {"a.b.c": leaf} (lists are leaves)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out or ({prefix: {}} if prefix else {})
+    return {prefix: value}

@@ -1,0 +1,51 @@
+"""A run killed with SIGKILL and resumed logs exactly the losses of an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from conftest import TRAIN_RECIPE, clean_env, read_metrics, sepkit_cmd, train_overrides
+
+STEPS, CKPT_EVERY, KILL_AFTER = 24, 4, 12
+EXACT = ("loss", "grad_norm", "lr")
+
+
+def command(corpus, out, *extra):
+    overrides = train_overrides(corpus, steps=STEPS, log_every=1, ckpt_every=CKPT_EVERY, val_every=12, keep=20)
+    return sepkit_cmd("train", TRAIN_RECIPE, *overrides, "--out", out, "--device", "cpu", *extra)
+
+
+def test_sigkill_then_resume_gives_the_same_curve(corpus, tmp_path):
+    env = clean_env(OMP_NUM_THREADS="1")  # the same thread count in every run: identical float sums
+    pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": env}
+    run_a, run_b = tmp_path / "a", tmp_path / "b"
+    a = subprocess.Popen(command(corpus, run_a), **pipe)
+    b = subprocess.Popen(command(corpus, run_b), **pipe)
+    marker = run_b / "checkpoints" / f"step-{KILL_AFTER}.ckpt"
+    deadline = time.monotonic() + 120
+    while not marker.exists() and b.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(b.pid, signal.SIGKILL)
+    b.communicate()
+    assert b.returncode == -signal.SIGKILL, "run B finished before it could be killed"
+    logged = [m["step"] for m in read_metrics(run_b)]
+    assert KILL_AFTER <= max(logged) < STEPS
+
+    resumed = subprocess.run(command(corpus, run_b, "--resume"), capture_output=True, text=True, env=env, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["step"] == STEPS and summary["steps_this_run"] <= STEPS - KILL_AFTER
+    out_a, err_a = a.communicate(timeout=120)
+    assert a.returncode == 0, err_a
+
+    for split in ("train", "val"):
+        curve_a, curve_b = read_metrics(run_a, split), read_metrics(run_b, split)
+        assert [m["step"] for m in curve_b] == [m["step"] for m in curve_a]
+        for x, y in zip(curve_a, curve_b):
+            for key in x.keys() - {"seconds", "examples_per_s"}:
+                assert x[key] == y[key], (split, x["step"], key, x[key], y[key])
+    assert [m["step"] for m in read_metrics(run_a)] == list(range(1, STEPS + 1))
