@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sepkit-installed
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo test test-fast lint clean mini-data
 
 install: $(STAMP)
 
@@ -25,6 +25,12 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" tests examples/sepkit-example-plugin/tests
+
+# sepkit-mini (data/mini) and frozen hsm_tss val/test mixture sets (data/mixes), as the mini recipes expect
+mini-data: install
+	$(BIN)/sepkit data mini --out data/mini
+	$(BIN)/sepkit data mix --manifest data/mini/val.jsonl --protocol hsm_tss --pairs 200 --seed 1 --seconds 4 --out data/mixes
+	$(BIN)/sepkit data mix --manifest data/mini/test.jsonl --protocol hsm_tss --pairs 500 --seed 2 --seconds 4 --out data/mixes
 
 lint: install
 	$(BIN)/ruff check sepkit plugins tests examples benchmarks
