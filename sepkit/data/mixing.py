@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import os
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -415,8 +416,9 @@ def write_mixtures(
 ) -> dict:
     """Draw ``pairs`` mixtures of the clip ``manifest`` and write ``out/<protocol>_<split>.jsonl``.
 
-    Mixture ``i`` uses ``np.random.default_rng([seed, i])``, so a seed always gives the same
-    file byte for byte. ``split`` is the clips' split ("mixed" if several). The sample rate is
+    Mixture ``i`` uses ``np.random.default_rng([seed, crc32(split), i])``, so a seed always gives
+    the same file byte for byte, and the val and test sets of one seed draw independent levels.
+    ``split`` is the clips' split ("mixed" if several). The sample rate is
     the clips' most common one. ``synonyms``: a YAML file extending the tag table. With
     ``render``, also writes ``out/<protocol>_<split>/<id>/mixture.wav`` and ``target_<k>.wav``
     (float32 wav, one per instruction). Returns a summary dict.
@@ -438,7 +440,8 @@ def write_mixtures(
 
     records = [
         draw_mixture(
-            protocol, clips, np.random.default_rng([int(seed), i]), cache, index=i, split=split,
+            protocol, clips, np.random.default_rng([int(seed), zlib.crc32(split.encode()), i]), cache,
+            index=i, split=split,
             seconds=seconds, normaliser=normaliser, path_base=out,
         )
         for i in tqdm(range(int(pairs)), desc=f"mixing {protocol}", unit="mix", disable=None)
