@@ -248,12 +248,22 @@ def dataset_from_config(
             return MixtureDataset(mixtures, cache, instruction=instruction, seed=seed, crop_seconds=crop_seconds)
         except SepkitError as exc:
             raise SepkitError(f"{where} ({path}): {exc}") from None
-    path = resolve_path(str(split_cfg.clips), base_dir)
-    try:
-        clips = read_clips(path)
-    except SepkitError as exc:
-        raise SepkitError(f"{where}.clips: {exc}") from None
-    cache = ClipCache(sample_rate, base_dir=path.parent, capacity=cache_clips)
+    if getattr(split_cfg, "shards", None) is not None:
+        from sepkit.data.shard_index import ShardClipCache, ShardIndex
+
+        path = resolve_path(str(split_cfg.shards), base_dir)
+        try:
+            index = ShardIndex(path)
+        except SepkitError as exc:
+            raise SepkitError(f"{where}.shards: {exc}") from None
+        clips, cache = index.clips, ShardClipCache(index, sample_rate, capacity=cache_clips)
+    else:
+        path = resolve_path(str(split_cfg.clips), base_dir)
+        try:
+            clips = read_clips(path)
+        except SepkitError as exc:
+            raise SepkitError(f"{where}.clips: {exc}") from None
+        cache = ClipCache(sample_rate, base_dir=path.parent, capacity=cache_clips)
     splits = {c.split for c in clips}
     mine = [c for c in clips if c.split == split] if len(splits) > 1 else clips
     if not mine:

@@ -162,13 +162,24 @@ class ClipCache:
         self.capacity = capacity
         self._cache: dict[str, np.ndarray] = {}
 
+    def source_path(self, path: str, path_base: Optional[Path] = None) -> str:
+        """How a mixture refers to clip ``path``: relative to ``path_base`` if given, else absolute."""
+        resolved = os.path.abspath(resolve_path(path, self.base_dir))
+        if path_base is None:
+            return Path(resolved).as_posix()
+        return Path(os.path.relpath(resolved, os.path.abspath(path_base))).as_posix()
+
+    def read(self, path: str) -> tuple[np.ndarray, int]:
+        """The clip at ``path``: float32 [channels, samples] and its rate. Other clip stores override this."""
+        from sepkit.audio import read_audio
+
+        return read_audio(resolve_path(path, self.base_dir))
+
     def load(self, path: str) -> np.ndarray:
         """float32 [samples] mono at ``sample_rate``."""
         if path in self._cache:
             return self._cache[path]
-        from sepkit.audio import read_audio
-
-        wave, sr = read_audio(resolve_path(path, self.base_dir))
+        wave, sr = self.read(path)
         mono = wave.mean(axis=0)
         if sr != self.sample_rate:
             import torch

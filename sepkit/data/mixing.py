@@ -38,7 +38,6 @@ splits use varied templates ("isolate ...", "get rid of ..."); val and test spli
 from __future__ import annotations
 
 import functools
-import os
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -55,7 +54,6 @@ from sepkit.data.manifest import (
     SourceRef,
     place_source,
     read_clips,
-    resolve_path,
     write_jsonl,
 )
 from sepkit.data.tags import TagNormaliser
@@ -397,10 +395,7 @@ def _excerpt(rng, clip: ClipRecord, cache: ClipCache, num_samples: int) -> tuple
 
 
 def _source_path(clip: ClipRecord, cache: ClipCache, path_base: Optional[Path]) -> str:
-    resolved = os.path.abspath(resolve_path(clip.path, cache.base_dir))
-    if path_base is None:
-        return Path(resolved).as_posix()
-    return Path(os.path.relpath(resolved, os.path.abspath(path_base))).as_posix()
+    return cache.source_path(clip.path, path_base)
 
 
 # --- a manifest ------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ An unknown key or a value of the wrong type is a ``SepkitError`` naming the full
       debug: false                  # per-rank ids-rank<R>.jsonl (example ids per step), params-rank<R>.json
     data:
       train: {mixtures: mix/train.jsonl}          # or {clips: clips.jsonl, protocol: hsm_tss, length: 2000,
-                                                  #     seconds: null}; instruction: random (train) | all (val) | N
+                                                  #     seconds: null}; or {shards: DIR, protocol: ..., length: ...}
+                                                  # (tar shards from sepkit data shard, read in place);
+                                                  # instruction: random (train) | all (val) | N
       val: {mixtures: mix/val.jsonl}
       sample_rate: 16000            # must equal the pipeline's (checked)
       crop_seconds: 2.0             # random training crops; validation uses whole mixtures
@@ -93,12 +95,17 @@ class TrainConfig:
     debug: bool = False  # per-rank files: ids-rank<R>.jsonl (example ids per step), params-rank<R>.json
 
 
+SOURCES = ("mixtures", "clips", "shards")
+"""Where a split's examples come from: a frozen mixture manifest, or clips mixed on the fly (manifest or shards)."""
+
+
 @dataclass
 class SplitConfig:
-    """``data.train`` / ``data.val``: a frozen mixture manifest, or clips mixed on the fly by a protocol."""
+    """``data.train`` / ``data.val``: a frozen mixture manifest, or clips (manifest or shards) mixed on the fly."""
 
     mixtures: Optional[str] = None  # mixture manifest (JSONL of MixtureRecord)
     clips: Optional[str] = None  # clip manifest, mixed on the fly (with protocol)
+    shards: Optional[str] = None  # folder of tar shards (sepkit data shard), mixed on the fly (with protocol)
     protocol: Optional[str] = None  # mixing protocol name (sepkit.data.mixing)
     length: Optional[int] = None  # mixtures drawn per epoch (with clips)
     seconds: Optional[float] = None  # mixture length with clips (default: the protocol's)
@@ -218,16 +225,17 @@ def load_data_config(recipe) -> DataConfig:
     if section is None:
         raise SepkitError(f"{src}: the recipe names no data (no 'data:' section); {hint}")
     cfg = structured(DataConfig, section, "data", src)
-    if cfg.train is None or (cfg.train.mixtures is None and cfg.train.clips is None):
+    if cfg.train is None or all(getattr(cfg.train, k) is None for k in SOURCES):
         raise SepkitError(f"{src}: the recipe names no training data (data.train is empty); {hint}")
     for split in ("train", "val"):
         part = getattr(cfg, split)
         if part is None:
             continue
-        if part.mixtures is not None and part.clips is not None:
-            raise SepkitError(f"{src}: data.{split} gives both 'mixtures' and 'clips'; give one")
-        if part.clips is not None and (not part.protocol or not part.length):
-            raise SepkitError(f"{src}: data.{split}.clips needs data.{split}.protocol and data.{split}.length")
+        given = [k for k in SOURCES if getattr(part, k) is not None]
+        if len(given) > 1:
+            raise SepkitError(f"{src}: data.{split} gives {' and '.join(given)}; give one of {', '.join(SOURCES)}")
+        if given and given[0] != "mixtures" and (not part.protocol or not part.length):
+            raise SepkitError(f"{src}: data.{split}.{given[0]} needs data.{split}.protocol and data.{split}.length")
     _check(cfg.crop_seconds is None or cfg.crop_seconds > 0, src, "data.crop_seconds must be > 0 or null")
     _check(cfg.num_workers >= 0, src, "data.num_workers must be >= 0")
     return cfg
