@@ -218,6 +218,14 @@ def collate_mixtures(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _read_source(where: str, reader, path: Path):
+    """``reader(path)``, with a SepkitError prefixed by the recipe key that named ``path``."""
+    try:
+        return reader(path)
+    except SepkitError as exc:
+        raise SepkitError(f"{where}: {exc}") from None
+
+
 def dataset_from_config(
     split_cfg: Any,
     split: str,
@@ -239,10 +247,7 @@ def dataset_from_config(
         instruction = int(instruction)
     if split_cfg.mixtures is not None:
         path = resolve_path(str(split_cfg.mixtures), base_dir)
-        try:
-            mixtures = read_mixtures(path)
-        except SepkitError as exc:
-            raise SepkitError(f"{where}.mixtures: {exc}") from None
+        mixtures = _read_source(f"{where}.mixtures", read_mixtures, path)
         cache = ClipCache(sample_rate, base_dir=path.parent, capacity=cache_clips)
         try:
             return MixtureDataset(mixtures, cache, instruction=instruction, seed=seed, crop_seconds=crop_seconds)
@@ -251,23 +256,19 @@ def dataset_from_config(
     if getattr(split_cfg, "shards", None) is not None:
         from sepkit.data.shard_index import ShardClipCache, ShardIndex
 
+        source = f"{where}.shards"
         path = resolve_path(str(split_cfg.shards), base_dir)
-        try:
-            index = ShardIndex(path)
-        except SepkitError as exc:
-            raise SepkitError(f"{where}.shards: {exc}") from None
+        index = _read_source(source, ShardIndex, path)
         clips, cache = index.clips, ShardClipCache(index, sample_rate, capacity=cache_clips)
     else:
+        source = f"{where}.clips"
         path = resolve_path(str(split_cfg.clips), base_dir)
-        try:
-            clips = read_clips(path)
-        except SepkitError as exc:
-            raise SepkitError(f"{where}.clips: {exc}") from None
+        clips = _read_source(source, read_clips, path)
         cache = ClipCache(sample_rate, base_dir=path.parent, capacity=cache_clips)
     splits = {c.split for c in clips}
     mine = [c for c in clips if c.split == split] if len(splits) > 1 else clips
     if not mine:
-        raise SepkitError(f"{where}.clips: {path} has no clips of split {split!r} (it has {', '.join(sorted(splits))})")
+        raise SepkitError(f"{source}: {path} has no clips of split {split!r} (it has {', '.join(sorted(splits))})")
     return ProtocolMixtureDataset(
         mine,
         str(split_cfg.protocol),
