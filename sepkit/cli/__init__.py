@@ -11,10 +11,19 @@ import sys
 import traceback
 
 from sepkit import __version__
-from sepkit.cli import check_plugin_cmd, data_cmd, metrics_cmd, plugins_cmd, recipe_cmd, separate_cmd, train_cmd
+from sepkit.cli import (
+    check_plugin_cmd,
+    complexity_cmd,
+    data_cmd,
+    metrics_cmd,
+    plugins_cmd,
+    recipe_cmd,
+    separate_cmd,
+    train_cmd,
+)
 from sepkit.errors import SepkitError
 
-COMMANDS = (separate_cmd, data_cmd, train_cmd, metrics_cmd, plugins_cmd, recipe_cmd, check_plugin_cmd)
+COMMANDS = (separate_cmd, data_cmd, train_cmd, metrics_cmd, complexity_cmd, plugins_cmd, recipe_cmd, check_plugin_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
