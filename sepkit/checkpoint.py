@@ -26,6 +26,10 @@ from sepkit.errors import SepkitError
 FORMAT_KEYS = ("recipe", "state_dict", "sepkit_version", "plugins")
 
 
+class NotASepkitCheckpoint(SepkitError):
+    """A readable torch file that is not in sepkit's format (e.g. an official release of a published model)."""
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` through a temporary file and a rename: readers never see half a file."""
     import torch
@@ -63,12 +67,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         else:
             first_line = (str(exc).strip().splitlines() or [""])[0]
             reason = f"not a torch.save file: {type(exc).__name__}: {first_line}"
-        raise SepkitError(
+        raise NotASepkitCheckpoint(
             f"checkpoint {path} could not be read safely ({reason}); sepkit loads checkpoints with "
             "weights_only=True, so save tensors and plain containers (sepkit's own format does)"
         ) from None
-    if not isinstance(payload, dict) or "state_dict" not in payload:
-        raise SepkitError(f"checkpoint {path} is not a sepkit checkpoint (expected keys {', '.join(FORMAT_KEYS)})")
+    if not isinstance(payload, dict) or "state_dict" not in payload or "sepkit_version" not in payload:
+        raise NotASepkitCheckpoint(
+            f"checkpoint {path} is not a sepkit checkpoint (expected keys {', '.join(FORMAT_KEYS)}); "
+            "an official checkpoint of a published model loads through the recipe's components"
+        )
     check_plugins_installed(payload.get("plugins") or {}, str(path))
     return payload
 

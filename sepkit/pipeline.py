@@ -180,11 +180,28 @@ class SeparationPipeline(nn.Module):
         save_checkpoint(path, recipe, self.checkpoint_state(), self.plugin_versions(), **extra)
 
     def load(self, path) -> None:
-        """Load a sepkit checkpoint's weights into this pipeline."""
-        from sepkit.checkpoint import load_checkpoint
+        """Load weights from a sepkit checkpoint, or an official one that a component reads itself."""
+        from sepkit.checkpoint import NotASepkitCheckpoint, load_checkpoint
 
-        payload = load_checkpoint(path)
+        try:
+            payload = load_checkpoint(path)
+        except NotASepkitCheckpoint as exc:
+            self.load_official_checkpoint(path, exc)
+            return
         self.load_checkpoint_state(payload["state_dict"], f"checkpoint {path}")
+
+    def load_official_checkpoint(self, path, reason: Exception) -> None:
+        """Offer ``path`` to every component defining ``load_official_checkpoint(path) -> bool``.
+
+        A plugin's port of a published model (e.g. AudioSep's ResUNet30) recognises its release's
+        layout and loads it; if none does, the error says so.
+        """
+        for module in self.components().values():
+            loader = getattr(module, "load_official_checkpoint", None)
+            if loader is not None and loader(str(path)):
+                return
+        names = ", ".join(getattr(m, "registry_name", type(m).__name__) for m in self.components().values())
+        raise SepkitError(f"{reason}; and no component of this recipe ({names}) recognises it") from None
 
     # --- one pass ----------------------------------------------------------------
     def forward(self, mixture: Tensor, lengths: Tensor, descriptions: list[str], tasks: Tensor) -> Tensor:
@@ -202,7 +219,9 @@ class SeparationPipeline(nn.Module):
         query = type(text)(text.tokens[index], text.mask[index], text.pooled[index])
         features = self.audio_encoder.encode_audio(mixture, lengths)
         target = self.separator.separate(features, query, tasks)
-        wave = self.decoder.decode(target, num_samples=None).float()
+        # ask for the whole length, so STFT decoders fill the last partial hop from the final frame
+        num_samples = round(mixture.shape[-1] * self.decoder.sample_rate / self.sample_rate)
+        wave = self.decoder.decode(target, num_samples=num_samples).float()
         if self.decoder.sample_rate != self.sample_rate:
             wave = AF.resample(wave, self.decoder.sample_rate, self.sample_rate)
         return _fit_length(wave, mixture.shape[-1])
@@ -314,15 +333,23 @@ def build_instruction_parser(recipe: Recipe, registry) -> InstructionParser:
 def build_pipeline(recipe: Recipe, checkpoint: Optional[str] = None, registry=None) -> SeparationPipeline:
     """Build from a recipe and load ``checkpoint`` (or the recipe's own ``checkpoint:``) if any.
 
-    The checkpoint is read (and its plugins checked) before the model is built, so a bad path fails fast.
+    A sepkit checkpoint is read (and its plugins checked) before the model is built, so a bad path
+    fails fast; any other torch file is offered to the components as an official checkpoint.
     """
-    from sepkit.checkpoint import load_checkpoint
+    from sepkit.checkpoint import NotASepkitCheckpoint, load_checkpoint
 
     path = checkpoint or recipe.checkpoint_path()
-    payload = load_checkpoint(path) if path is not None else None
+    payload, foreign = None, None
+    if path is not None:
+        try:
+            payload = load_checkpoint(path)
+        except NotASepkitCheckpoint as exc:
+            foreign = exc
     pipeline = SeparationPipeline.from_recipe(recipe, registry)
     if payload is not None:
         pipeline.load_checkpoint_state(payload["state_dict"], f"checkpoint {path}")
+    elif foreign is not None:
+        pipeline.load_official_checkpoint(path, foreign)
     return pipeline
 
 

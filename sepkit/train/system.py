@@ -304,25 +304,5 @@ class SeparationSystem(System):
         return self.pipeline.plugin_versions()
 
     def init_from(self, path: str) -> None:
-        """A sepkit checkpoint, or a file a component can read itself (``load_official_checkpoint(path)``).
-
-        A component (e.g. a plugin's port of a published model) opts in by defining
-        ``load_official_checkpoint(path) -> bool``, returning True if it recognised and loaded the file.
-        """
-        from sepkit.checkpoint import load_checkpoint
-
-        try:
-            payload = load_checkpoint(path)
-        except SepkitError as exc:
-            if not Path(path).is_file():
-                raise
-            loaders = [
-                m.load_official_checkpoint
-                for m in self.pipeline.components().values()
-                if hasattr(m, "load_official_checkpoint")
-            ]
-            for load in loaders:
-                if load(str(path)):
-                    return
-            raise SepkitError(f"--init-from: {exc}; and no component of this recipe can read it as its own") from None
-        self.load_checkpoint_state(payload["state_dict"], f"checkpoint {path}")
+        """A sepkit checkpoint, or an official one a component reads itself (``load_official_checkpoint``)."""
+        self.pipeline.load(path)
