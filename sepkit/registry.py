@@ -45,6 +45,7 @@ class Entry:
     provider: str  # distribution that registered it
     version: str  # that distribution's version
     example: str = ""  # a YAML snippet of config keys that builds a small instance (used by contract tests)
+    unavailable: str = ""  # why it cannot be built here (a placeholder that fails with a clear message)
 
     def as_dict(self) -> dict:
         return {
@@ -79,8 +80,14 @@ class Registry:
     def add_kind(self, kind: str) -> None:
         self._tables.setdefault(kind, {})
 
-    def register(self, kind: str, name: str, target: str, summary: str = "", example: str = "") -> None:
-        """Register ``name`` of ``kind`` as the lazily imported class ``target`` ("module:Class")."""
+    def register(
+        self, kind: str, name: str, target: str, summary: str = "", example: str = "", unavailable: str = ""
+    ) -> None:
+        """Register ``name`` of ``kind`` as the lazily imported class ``target`` ("module:Class").
+
+        ``example``: YAML config keys of a small instance, for contract tests. ``unavailable``: set for a
+        placeholder whose construction fails here with a clear message (the contract checks that it does).
+        """
         if kind not in self._tables:
             raise SepkitError(
                 f"plugin {self._provider[0]!r} registers {name!r} under unknown kind {kind!r}; "
@@ -97,7 +104,7 @@ class Registry:
                 f"{kind} {name!r} is registered twice: by {other.provider} ({other.target}) and by "
                 f"{self._provider[0]} ({target}); uninstall one of them or rename the component"
             )
-        table[name] = Entry(kind, name, target, summary, self._provider[0], self._provider[1], example)
+        table[name] = Entry(kind, name, target, summary, self._provider[0], self._provider[1], example, unavailable)
 
     # --- reading -----------------------------------------------------------------
     @property

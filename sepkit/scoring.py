@@ -35,23 +35,46 @@ def _match_channels(x: torch.Tensor, channels: int, what: str) -> torch.Tensor:
     raise SepkitError(f"{what} has {x.shape[0]} channels but the reference has {channels}; give matching files")
 
 
+def parse_metric_options(pairs: list[str]) -> dict[str, dict]:
+    """["kl.checkpoint=/w/Cnn14.pth", "si_sdr.zero_mean=true"] -> {"kl": {"checkpoint": ...}, ...} (YAML values)."""
+    import yaml
+
+    options: dict[str, dict] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        metric, dot, field = key.partition(".")
+        if not sep or not dot or not metric or not field:
+            raise SepkitError(f"--option {pair!r}: use METRIC.KEY=VALUE, e.g. kl.checkpoint=Cnn14_16k_mAP=0.438.pth")
+        options.setdefault(metric, {})[field] = yaml.safe_load(value) if value else value
+    return options
+
+
 def score_files(
     estimate: str,
     reference: str,
     mixture: Optional[str] = None,
     metrics: Optional[tuple[str, ...]] = None,
+    options: Optional[dict[str, dict]] = None,
 ) -> dict:
     """{"metrics": {name: value}, "skipped": [...], "sample_rate": sr, "seconds": s, ...}.
 
     ``metrics=None`` scores ``DEFAULT_METRICS`` and skips those that need a mixture when none is
-    given; metrics asked for by name that need a missing mixture are an error.
+    given; metrics asked for by name that need a missing mixture are an error. ``options``:
+    per-metric config keys, e.g. ``{"kl": {"checkpoint": "Cnn14_16k_mAP=0.438.pth"}}``.
     """
     asked = metrics is not None
     metrics = tuple(metrics) if asked else DEFAULT_METRICS
     from sepkit.plugins import get_registry
 
     registry = get_registry()
-    built = {name: registry.build("metric", {"name": name}, where=f"metric {name}") for name in metrics}
+    options = options or {}
+    unused = sorted(set(options) - set(metrics))
+    if unused:
+        raise SepkitError(f"options given for metrics not asked for: {', '.join(unused)}; add them to --metrics")
+    built = {
+        name: registry.build("metric", {**options.get(name, {}), "name": name}, where=f"metric {name}")
+        for name in metrics
+    }
     ref, sr = _load(reference)
     est = _match_channels(_load(estimate, sr)[0], ref.shape[0], "the estimate")
     mix = _match_channels(_load(mixture, sr)[0], ref.shape[0], "the mixture") if mixture else None

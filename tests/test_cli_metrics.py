@@ -32,3 +32,18 @@ def test_metrics_json_and_errors(sepkit_cli, tmp_path):
     (tmp_path / "bad.wav").write_text("not audio")
     bad = sepkit_cli("metrics", tmp_path / "bad.wav", tmp_path / "ref.wav")
     assert bad.returncode == 2 and "not readable audio" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_metric_options(sepkit_cli, tmp_path):
+    rng = np.random.default_rng(1)
+    ref = 0.1 * rng.standard_normal(16000)
+    sf.write(tmp_path / "ref.wav", ref, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "est.wav", ref + 0.3, 16000, subtype="FLOAT")  # an offset: zero_mean removes it
+    args = ("metrics", tmp_path / "est.wav", tmp_path / "ref.wav", "--metrics", "si_sdr", "--json")
+    plain = json.loads(sepkit_cli(*args).stdout)["metrics"]["si_sdr"]
+    zero_mean = json.loads(sepkit_cli(*args, "--option", "si_sdr.zero_mean=true").stdout)["metrics"]["si_sdr"]
+    assert zero_mean > plain + 10
+    kl = sepkit_cli("metrics", tmp_path / "est.wav", tmp_path / "ref.wav", "--metrics", "kl")
+    assert kl.returncode == 2 and "Cnn14_16k_mAP=0.438.pth" in kl.stderr
+    bad = sepkit_cli(*args, "--option", "zero_mean=true")
+    assert bad.returncode == 2 and "METRIC.KEY=VALUE" in bad.stderr

@@ -10,10 +10,28 @@ _METRICS = (
     ("bss_sdr", "sdr:BSSEvalSDR", "bss_eval SDR with a 512-tap projection filter (fast_bss_eval)"),
     ("lsd", "spectral:LSD", "log-spectral distance as audioldm-eval 0.0.3 computes it"),
     ("psnr", "spectral:MelPSNR", "PSNR of 64-bin log-mel spectrograms as audioldm-eval 0.0.3 computes it (dB)"),
+    ("kl", "kl:KL", "KL(reference || estimate) of PANNs CNN14 softmax-over-logits class distributions"),
+    ("fad", "fad:FAD", "Frechet distance of Gaussian fits to an audio encoder's frame embeddings (set level)"),
+    ("afsim", "afsim:AFSim", "audio-foundation-model embedding similarity (its encoder plugin is not available here)"),
 )
+
+
+# Small configs that build without downloaded weights, for contract tests (sepkit check-plugin).
+_EXAMPLES = {
+    "kl": "allow_random_weights: true\nencoder: {name: panns-cnn14, base_channels: 4}",
+    "fad": "allow_random_weights: true\nencoder: {name: panns-cnn14, base_channels: 4}",
+}
+_UNAVAILABLE = {"afsim": "needs an audio-foundation-model embedding plugin that cannot be loaded offline"}
 
 
 @hookimpl
 def sepkit_register(registry):
     for name, target, summary in _METRICS:
-        registry.register("metric", name, f"sepkit_metrics.{target}", summary=summary)
+        registry.register(
+            "metric",
+            name,
+            f"sepkit_metrics.{target}",
+            summary=summary,
+            example=_EXAMPLES.get(name, ""),
+            unavailable=_UNAVAILABLE.get(name, ""),
+        )

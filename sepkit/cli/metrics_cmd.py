@@ -15,14 +15,22 @@ def add_parser(sub, parents) -> None:
     p.add_argument(
         "--metrics", nargs="+", help="metric names (default: sdr sdri si_sdr si_sdri lsd psnr); see sepkit plugins"
     )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="METRIC.KEY=VALUE",
+        help="a metric's config key, e.g. kl.checkpoint=Cnn14_16k_mAP=0.438.pth (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON: {metrics: {name: value}, ...}")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from sepkit.scoring import score_files
+    from sepkit.scoring import parse_metric_options, score_files
 
-    result = score_files(args.estimate, args.reference, args.mixture, args.metrics)
+    options = parse_metric_options(args.option)
+    result = score_files(args.estimate, args.reference, args.mixture, args.metrics, options)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -33,6 +33,7 @@ _EXPORTS = {
     "CodecContract": "contracts",
     "InstructionParserContract": "contracts",
     "MetricContract": "contracts",
+    "SystemContract": "contracts",
     "CONTRACTS": "contracts",
     "contract_for": "contracts",
     "assert_same_outputs": "contracts",

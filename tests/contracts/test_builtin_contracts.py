@@ -7,6 +7,7 @@ from sepkit.testing import (
     InstructionParserContract,
     MetricContract,
     SeparatorContract,
+    SystemContract,
     TextEncoderContract,
 )
 
@@ -66,3 +67,13 @@ class TestLSD(MetricContract):
 
 class TestMelPSNR(MetricContract):
     name = "psnr"
+
+
+class TestAFSim(MetricContract):
+    """A placeholder: building it must fail with a clear message (the contract checks that it does)."""
+
+    name = "afsim"
+
+
+class TestSeparationSystem(SystemContract):
+    name = "separation"
