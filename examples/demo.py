@@ -36,6 +36,27 @@ def make_mixture(seconds: float = 4.0, seed: int = 0) -> np.ndarray:
     return mix.astype(np.float32)
 
 
+def write_report(mixture: Path, outputs: list[Path]) -> None:
+    """Spectrogram PNGs (one dB scale for the clip) and an HTML page with audio players."""
+    from sepkit.report.page import write_page
+    from sepkit.report.spectrogram import log_spectrogram_db, spectrogram_image, write_png
+
+    mix, sr = sf.read(mixture, dtype="float32")
+    reference_db = log_spectrogram_db(mix, sr).max()
+    items = []
+    for label, wav in [("mixture", mixture)] + [(p.stem.split(".", 1)[1].replace("-", " "), p) for p in outputs]:
+        wave, rate = sf.read(wav, dtype="float32")
+        png = wav.with_suffix(".png")
+        write_png(png, spectrogram_image(wave if wave.ndim == 1 else wave.mean(1), rate, reference_db))
+        items.append((label, str(png), str(wav)))
+    write_page(
+        OUT / "report.html",
+        "sepkit demo",
+        [("default recipe", items)],
+        notes=["The default recipe is untrained until a trained model ships: the outputs show the path runs."],
+    )
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     mixture = OUT / "mixture.wav"
@@ -56,7 +77,8 @@ def main() -> int:
     result = subprocess.run(command)
     if result.returncode != 0:
         return result.returncode
-    print(f"\nmixture and separated files are in {OUT.resolve()}/")
+    write_report(mixture, [OUT / "mixture.extract-the-violin.wav", OUT / "mixture.remove-the-rain.wav"])
+    print(f"\nmixture, separated files and spectrograms are in {OUT.resolve()}/ (open {OUT / 'report.html'})")
     print(
         "note: the default recipe is untrained until a trained model ships; the outputs show the path runs end to end"
     )
