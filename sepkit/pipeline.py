@@ -345,7 +345,9 @@ def build_pipeline(recipe: Recipe, checkpoint: Optional[str] = None, registry=No
             payload = load_checkpoint(path)
         except NotASepkitCheckpoint as exc:
             foreign = exc
-    pipeline = SeparationPipeline.from_recipe(recipe, registry)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # weights a checkpoint does not set are the same on every run
+        pipeline = SeparationPipeline.from_recipe(recipe, registry)
     if payload is not None:
         pipeline.load_checkpoint_state(payload["state_dict"], f"checkpoint {path}")
     elif foreign is not None:

@@ -121,3 +121,16 @@ def test_checkpoint_roundtrip(tmp_path, pipeline):
     expected = pipeline.separate([wave], [16000], "violin")[0]
     assert not torch.allclose(before, expected)
     torch.testing.assert_close(after, expected)
+
+
+def test_build_pipeline_is_deterministic_without_a_checkpoint():
+    from sepkit.pipeline import build_pipeline
+
+    torch.manual_seed(1)
+    a = build_pipeline(load_recipe(TINY)).checkpoint_state()
+    torch.manual_seed(2)
+    b = build_pipeline(load_recipe(TINY)).checkpoint_state()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    after = torch.rand(1)
+    torch.manual_seed(2)
+    assert torch.equal(after, torch.rand(1))  # the caller's random stream is left as it was
