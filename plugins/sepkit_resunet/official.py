@@ -203,13 +203,19 @@ def read_state_file(path: str | Path) -> Any:
         ) from None
 
 
-def read_official_checkpoint(path: str | Path) -> Optional[OfficialCheckpoint]:
-    """The separator and query-encoder weights of an AudioSep file; None if it is not in AudioSep's layout."""
-    payload = read_state_file(path)
+def _official_state_dict(payload: Any) -> Optional[Mapping]:
+    """The state dict of a Lightning file or a bare state dict, if it is in AudioSep's layout; else None."""
     if not isinstance(payload, Mapping):
         return None
     state_dict = payload.get("state_dict", payload)
-    if not isinstance(state_dict, Mapping) or not looks_official(state_dict):
+    return state_dict if isinstance(state_dict, Mapping) and looks_official(state_dict) else None
+
+
+def read_official_checkpoint(path: str | Path) -> Optional[OfficialCheckpoint]:
+    """The separator and query-encoder weights of an AudioSep file; None if it is not in AudioSep's layout."""
+    payload = read_state_file(path)
+    state_dict = _official_state_dict(payload)
+    if state_dict is None:
         return None
     parts = split_official_state_dict(state_dict, f"official checkpoint {path}")
     parts.meta = {k: payload[k] for k in ("epoch", "global_step") if k in payload}
@@ -222,11 +228,8 @@ def load_official_checkpoint(separator, path: str | Path) -> bool:
     Returns False if the file is not in AudioSep's layout (another component may read
     it); raises ``SepkitError`` if it is but its keys or shapes do not fit.
     """
-    payload = read_state_file(path)
-    if not isinstance(payload, Mapping):
-        return False
-    state_dict = payload.get("state_dict", payload)
-    if not isinstance(state_dict, Mapping) or not looks_official(state_dict):
+    state_dict = _official_state_dict(read_state_file(path))
+    if state_dict is None:
         return False
     load_official_state_dict(separator, state_dict, f"official AudioSep checkpoint {path}")
     return True
