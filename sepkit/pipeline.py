@@ -194,12 +194,17 @@ class SeparationPipeline(nn.Module):
         """Offer ``path`` to every component defining ``load_official_checkpoint(path) -> bool``.
 
         A plugin's port of a published model (e.g. AudioSep's ResUNet30) recognises its release's
-        layout and loads it; if none does, the error says so.
+        layout and loads its own part of it: every component is offered the file, since one release
+        can hold several (AudioSep's holds the separator and the CLAP query encoder). If none
+        recognises it, the error says so.
         """
+        loaded = False
         for module in self.components().values():
             loader = getattr(module, "load_official_checkpoint", None)
             if loader is not None and loader(str(path)):
-                return
+                loaded = True
+        if loaded:
+            return
         names = ", ".join(getattr(m, "registry_name", type(m).__name__) for m in self.components().values())
         raise SepkitError(f"{reason}; and no component of this recipe ({names}) recognises it") from None
 

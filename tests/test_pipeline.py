@@ -134,3 +134,17 @@ def test_build_pipeline_is_deterministic_without_a_checkpoint():
     after = torch.rand(1)
     torch.manual_seed(2)
     assert torch.equal(after, torch.rand(1))  # the caller's random stream is left as it was
+
+
+def test_official_checkpoint_is_offered_to_every_component(tmp_path):
+    """One release may hold several components' weights (AudioSep: separator and CLAP query encoder)."""
+    p = SeparationPipeline.from_recipe(load_recipe(TINY))
+    seen = []
+    p.separator.load_official_checkpoint = lambda path: seen.append("separator") or True
+    p.text_encoder.load_official_checkpoint = lambda path: seen.append("text_encoder") or True
+    p.load_official_checkpoint(tmp_path / "release.ckpt", ValueError("not a sepkit checkpoint"))
+    assert sorted(seen) == ["separator", "text_encoder"]
+    p.separator.load_official_checkpoint = lambda path: False
+    p.text_encoder.load_official_checkpoint = lambda path: False
+    with pytest.raises(SepkitError, match="no component of this recipe"):
+        p.load_official_checkpoint(tmp_path / "release.ckpt", ValueError("not a sepkit checkpoint"))
