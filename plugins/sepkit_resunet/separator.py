@@ -119,6 +119,10 @@ class ResUNet30Separator(Separator):
         init_bn(self.bn0)
         init_layer(self.pre_conv)
         init_layer(self.after_conv)
+        # NHWC convolution weights: oneDNN then keeps activations channels-last, which lets bfloat16
+        # autocast use the CPU's bf16 matrix units (2.7x over float32 on AMX here; float32 unchanged).
+        # Loading a state dict copies values into these tensors and keeps their layout.
+        self.to(memory_format=torch.channels_last)
 
     # --- the network ----------------------------------------------------------------
     def unet(self, magnitude: Tensor, query: Tensor) -> Tensor:
