@@ -15,6 +15,9 @@ $(STAMP): setup.cfg pyproject.toml examples/sepkit-example-plugin/setup.cfg
 	# tinysoundfont renders SF2 for sepkit-mini; --no-deps skips pyaudio (realtime playback only), which does not build here
 	$(BIN)/python -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
 	$(BIN)/python -m pip install --quiet -e ".[test,lint]" -e examples/sepkit-example-plugin
+	# laion-clap (clap-laion) pins numpy<2 and lists training-only deps (wandb, webdataset, ...) in its metadata;
+	# its model code runs on numpy 2 and needs only torchvision, torchlibrosa, librosa, ftfy, h5py (setup.cfg)
+	$(BIN)/python -m pip install --quiet --no-deps "laion-clap==1.1.7"
 	touch $(STAMP)
 
 demo: install
