@@ -18,8 +18,10 @@ written by this script, which sepkit loads with ``sepkit separate --ckpt`` seman
 also reports the end-to-end output difference.
 
 The official code is not part of sepkit: pass a checkout of github.com/Audio-AGI/AudioSep. It needs
-``torchlibrosa`` and ``librosa``; the offline official CLAP is built with RoBERTa-base from its config
-(random weights) and a RoBERTa tokenizer from a small vocabulary this script writes (RoBERTa's
+``torchlibrosa``, ``librosa`` and, for its CLAP code, ``braceexpand webdataset wget pandas``
+(``pip install`` them into the venv; sepkit does not). The offline official CLAP is built with
+RoBERTa-base from its config (random weights) and a RoBERTa tokenizer from a small vocabulary this
+script writes (RoBERTa's
 cost does not depend on the vocabulary: the official tokenizer pads every query to 512 tokens).
 
     .venv/bin/python benchmarks/audiosep_speed.py --official-dir /tmp/AudioSep \
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -214,7 +217,8 @@ def spawn(case: str, args, **extra) -> dict:
 
 
 def report(results: dict, args, pipeline_diff: float | None) -> str:
-    official_sep = results["official-separator"]["seconds"]
+    official_sep = results.get("official-separator", {}).get("seconds", math.nan)
+    official_pipe = results.get("official-pipeline", {}).get("seconds", math.nan)
     lines = [
         "# AudioSep: sepkit vs the official code on this CPU",
         "",
@@ -228,7 +232,7 @@ def report(results: dict, args, pipeline_diff: float | None) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for case, r in results.items():
-        reference = results["official-pipeline"]["seconds"] if "pipeline" in case else official_sep
+        reference = official_pipe if "pipeline" in case else official_sep
         lines.append(
             f"| {case} | {r['seconds']:.2f} | {args.seconds / r['seconds']:.2f} | "
             f"{reference / r['seconds']:.2f}x | {r['peak_rss_mb']:.0f} |"
@@ -284,6 +288,7 @@ def main() -> None:
     if all(c in results for c in PIPELINE_CASES):
         a, b = (results[c].pop("output") for c in PIPELINE_CASES)
         pipeline_diff = max(abs(x - y) for x, y in zip(a, b))
+        print(f"pipeline outputs: max abs difference {pipeline_diff:.3g}")
     for r in results.values():
         r.pop("output", None)
     text = report(results, args, pipeline_diff)
