@@ -21,8 +21,7 @@ The official code is not part of sepkit: pass a checkout of github.com/Audio-AGI
 ``torchlibrosa``, ``librosa`` and, for its CLAP code, ``braceexpand webdataset wget pandas``
 (``pip install`` them into the venv; sepkit does not). The offline official CLAP is built with
 RoBERTa-base from its config (random weights) and a RoBERTa tokenizer from a small vocabulary this
-script writes (RoBERTa's
-cost does not depend on the vocabulary: the official tokenizer pads every query to 512 tokens).
+script writes (RoBERTa's cost does not depend on the vocabulary: the official tokenizer pads every query to 512 tokens).
 
     .venv/bin/python benchmarks/audiosep_speed.py --official-dir /tmp/AudioSep \
         [--seconds 10] [--repeats 5] [--threads 2] [--out benchmarks/results/audiosep_speed.md]
