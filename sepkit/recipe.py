@@ -81,7 +81,7 @@ def recipes_dir() -> Path:
 
 
 def find_recipe(name_or_path: str) -> Path:
-    """A recipe file from a path, or a bundled recipe's name ("default", "mini/audiosep")."""
+    """A recipe file from a path, or a bundled recipe's name ("mini/audiosep", "tiny/stft_mask")."""
     path = Path(name_or_path)
     if path.is_file():
         return path

@@ -12,6 +12,7 @@ import traceback
 
 from sepkit import __version__
 from sepkit.cli import (
+    benchmark_cmd,
     check_plugin_cmd,
     complexity_cmd,
     data_cmd,
@@ -23,7 +24,10 @@ from sepkit.cli import (
 )
 from sepkit.errors import SepkitError
 
-COMMANDS = (separate_cmd, data_cmd, train_cmd, metrics_cmd, complexity_cmd, plugins_cmd, recipe_cmd, check_plugin_cmd)
+COMMANDS = (
+    separate_cmd, data_cmd, train_cmd, metrics_cmd, benchmark_cmd, complexity_cmd, plugins_cmd, recipe_cmd,
+    check_plugin_cmd,
+)  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sepkit.errors import SepkitError
 
-DEFAULT_RECIPE = "default"
+DEFAULT_RECIPE = "mini/audiosep"
 
 
 def add_parser(sub, parents) -> None:

@@ -1,0 +1,308 @@
+"""Running a checked ``BenchmarkPlan``: separate, score and cache every example of every system, then write results.
+
+Systems run one after another (one model in memory at a time). A system's examples
+are cut into fixed batches of ``batch_size`` examples in test-set order; a batch whose
+examples are all cached is skipped, any other batch is recomputed whole, so a resumed
+run computes exactly the same batches as an uninterrupted one (deterministic to the
+bit on the same machine). An example that fails (its audio cannot be read, the model
+or a metric raises) is recorded with its error and the run goes on; failures are
+cached too, and ``retry_failed`` recomputes them.
+
+Outputs, written only at the end and each atomically: ``results.json`` (every
+per-example score), ``results.csv``, ``results.md`` and ``report.html`` (+ ``report/``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from sepkit.benchmark.cache import SystemCache, write_json
+from sepkit.benchmark.html import ReportExample, write_report
+from sepkit.benchmark.inference import separate_batch
+from sepkit.benchmark.plan import BenchmarkPlan, Example
+from sepkit.benchmark.systems import System
+from sepkit.benchmark.tables import csv_text, markdown_page, summarise, write_text
+from sepkit.benchmark.testsets import safe_name
+from sepkit.data.manifest import ClipCache, instruction_target, render_mixture
+from sepkit.errors import SepkitError
+
+RESULT_FILES = ("results.json", "results.csv", "results.md", "report.html")
+
+
+def _error_text(exc: BaseException) -> str:
+    message = " ".join(str(exc).split())
+    return message if isinstance(exc, SepkitError) else f"{type(exc).__name__}: {message}"
+
+
+def _finite_or_none(value: float) -> Optional[float]:
+    return value if np.isfinite(value) else None
+
+
+class ClipCaches:
+    """One ``ClipCache`` per sample rate, reading clips relative to the manifest's folder."""
+
+    def __init__(self, manifest_dir: Path) -> None:
+        self.manifest_dir = manifest_dir
+        self.caches: dict[int, ClipCache] = {}
+
+    def render(self, example: Example) -> tuple[np.ndarray, np.ndarray, int]:
+        """(mixture [samples], target [samples], sample rate) of the example, at the manifest's rate."""
+        rate = int(example.record.sample_rate)
+        cache = self.caches.setdefault(rate, ClipCache(rate, base_dir=self.manifest_dir))
+        mixture, sources = render_mixture(example.record, cache)
+        return mixture.astype(np.float32), instruction_target(example.record, sources, example.instruction_index), rate
+
+
+class SystemRun:
+    """Computes, caches and collects the entries of one system."""
+
+    def __init__(self, plan: BenchmarkPlan, system: System, clips: ClipCaches, log: Callable[[str], None]) -> None:
+        self.plan = plan
+        self.system = system
+        self.clips = clips
+        self.log = log
+        recipe_settings = system.recipe.inference
+        from sepkit.device import resolve_device
+
+        self.inference = {
+            "device": str(resolve_device(plan.device or recipe_settings.device)),
+            "dtype": recipe_settings.dtype,
+            "batch_size": plan.batch_size or recipe_settings.batch_size,
+        }
+        self.fingerprint = system.fingerprint(self.inference)
+        self.cache = SystemCache(plan.out / "cache" / f"{safe_name(system.label)}-{self.fingerprint[:12]}")
+        self.pipeline = None
+        self.report_keys = set(plan.report_keys)
+
+    # --- complexity ------------------------------------------------------------------
+    def complexity(self) -> dict[str, Any]:
+        """`sepkit complexity` figures for this system's recipe, measured once and cached."""
+        cached = self.cache.read_complexity(self.plan.complexity_seconds)
+        if cached is not None:
+            return cached
+        from sepkit.complexity import measure_complexity
+
+        self.log(f"{self.system.label}: measuring complexity ({self.plan.complexity_seconds:g} s of audio)")
+        try:
+            result = measure_complexity(self.system.recipe, seconds=self.plan.complexity_seconds, memory=False)
+        except SepkitError:
+            raise
+        except Exception as exc:  # recorded; the table shows '-' and the run goes on
+            result = {"seconds": float(self.plan.complexity_seconds), "error": _error_text(exc)}
+        self.cache.write_complexity(result)
+        return result
+
+    # --- examples ----------------------------------------------------------------------
+    def cached_entry(self, example: Example) -> Optional[dict]:
+        entry = self.cache.read_entry(example.key, example.record_sha256, self.plan.metrics_key)
+        if entry is None or (entry["error"] is not None and self.plan.retry_failed):
+            return None
+        shown = example.key in self.report_keys
+        if entry["error"] is None and shown and not self.cache.audio_path(example.key).is_file():
+            return None  # a report example needs its estimate's audio
+        return entry
+
+    def _pipeline(self):
+        if self.pipeline is None:
+            from sepkit.pipeline import build_pipeline
+
+            checkpoint = str(self.system.checkpoint) if self.system.checkpoint else None
+            self.pipeline = build_pipeline(self.system.recipe, checkpoint=checkpoint)
+            self.pipeline.eval()
+        return self.pipeline
+
+    def _separate(self, examples: list[Example], audio: dict[str, tuple]) -> dict[str, Any]:
+        """key -> estimate float32 [samples] or the exception; one batched call per sample rate."""
+        out: dict[str, Any] = {}
+        by_rate: dict[int, list[Example]] = {}
+        for example in examples:
+            by_rate.setdefault(audio[example.key][2], []).append(example)
+        for rate, group in by_rate.items():
+            try:
+                estimates = separate_batch(
+                    self._pipeline(),
+                    [torch.from_numpy(audio[e.key][0]) for e in group],
+                    rate,
+                    [e.text for e in group],
+                    device=self.plan.device,
+                    batch_size=self.plan.batch_size,
+                )
+                out.update({e.key: est for e, est in zip(group, estimates)})
+            except Exception as exc:
+                if len(group) == 1:
+                    out[group[0].key] = exc
+                    continue
+                for example in group:  # find the example that fails; the others are still scored
+                    out.update(self._separate([example], audio))
+        return out
+
+    def _score(self, estimate: torch.Tensor, mixture: np.ndarray, target: np.ndarray, rate: int) -> dict:
+        est, mix, tgt = estimate[None].float(), torch.from_numpy(mixture)[None], torch.from_numpy(target)[None]
+        scores = {}
+        with torch.no_grad():
+            for name, metric in self.plan.metrics.items():
+                value = float(metric.score(est, tgt, rate, mix if metric.needs_mixture else None)[0])
+                scores[name] = _finite_or_none(value)
+        return scores
+
+    def compute_batch(self, batch: list[Example]) -> dict[str, dict]:
+        """Separate, score and cache ``batch``; returns key -> entry."""
+        audio, errors = {}, {}
+        for example in batch:
+            try:
+                audio[example.key] = self.clips.render(example)
+            except Exception as exc:
+                errors[example.key] = exc
+        renderable = [e for e in batch if e.key in audio]
+        estimates = self._separate(renderable, audio) if renderable else {}
+        entries = {}
+        for example in batch:
+            scores = None
+            error = errors.get(example.key)
+            estimate = estimates.get(example.key)
+            if error is None and isinstance(estimate, BaseException):
+                error = estimate
+            if error is None:
+                mixture, target, rate = audio[example.key]
+                try:
+                    scores = self._score(estimate, mixture, target, rate)
+                    if example.key in self.report_keys:
+                        self.cache.write_estimate(example.key, estimate.numpy(), rate)
+                except Exception as exc:
+                    error, scores = exc, None
+            entry = {
+                "id": example.record.id,
+                "index": example.instruction_index,
+                "task": example.task,
+                "text": example.text,
+                "record_sha256": example.record_sha256,
+                "metrics_key": self.plan.metrics_key,
+                "scores": scores,
+                "error": None if error is None else _error_text(error),
+            }
+            self.cache.write_entry(example.key, entry)
+            entries[example.key] = entry
+        return entries
+
+    def run(self, progress: bool) -> tuple[dict[str, dict], dict]:
+        """-> (key -> entry for every example, stats {computed, cached, failed, seconds})."""
+        from tqdm.auto import tqdm
+
+        start = time.perf_counter()
+        self.cache.write_description({"label": self.system.label, **self.system.describe(), **self.inference})
+        size = self.inference["batch_size"]
+        examples = self.plan.examples
+        batches = [examples[i : i + size] for i in range(0, len(examples), size)]
+        entries, pending = {}, []
+        for batch in batches:
+            cached = [self.cached_entry(e) for e in batch]
+            if all(entry is not None for entry in cached):
+                entries.update({e.key: entry for e, entry in zip(batch, cached)})
+            else:
+                pending.append(batch)
+        cached_count = len(entries)
+        if self.system.checkpoint is None and pending:
+            self.log(f"note: {self.system.label} has no checkpoint; scoring untrained weights")
+        bar = tqdm(
+            total=len(examples), initial=cached_count, desc=self.system.label, unit="example",
+            disable=not progress, file=sys.stderr, dynamic_ncols=True,
+        )  # fmt: skip
+        try:
+            torch.manual_seed(0)
+            for batch in pending:
+                entries.update(self.compute_batch(batch))
+                bar.update(len(batch))
+        finally:
+            bar.close()
+            self.pipeline = None
+        failed = sum(1 for entry in entries.values() if entry["error"] is not None)
+        stats = {
+            "computed": len(examples) - cached_count,
+            "cached": cached_count,
+            "failed": failed,
+            "seconds": time.perf_counter() - start,
+        }
+        return entries, stats
+
+
+def _report_examples(plan: BenchmarkPlan, clips: ClipCaches, runs: list[SystemRun], entries: dict) -> list:
+    examples = []
+    for example in plan.examples:
+        if example.key not in plan.report_keys:
+            continue
+        try:
+            mixture, target, rate = clips.render(example)
+        except Exception:
+            continue  # its rendering failed: the error is in every system's entry
+        item = ReportExample(example.key, example.record.id, example.task, example.text, rate, mixture, target)
+        for run in runs:
+            label = run.system.label
+            entry = entries[label][example.key]
+            item.scores[label] = entry["scores"]
+            item.errors[label] = entry["error"]
+            path = run.cache.audio_path(example.key)
+            if entry["error"] is None and path.is_file():
+                from sepkit.audio import read_audio
+
+                item.estimates[label] = read_audio(path)[0][0]
+            else:
+                item.estimates[label] = None
+        examples.append(item)
+    return examples
+
+
+def run_benchmark(plan: BenchmarkPlan, progress: bool = True, log: Optional[Callable[[str], None]] = None) -> dict:
+    """Run every system, write the result files under ``plan.out``; returns the results (results.json's content)
+    plus "stats" per system (timings; not written, they differ between runs)."""
+    import sepkit
+
+    log = log or (lambda message: print(f"sepkit: {message}", file=sys.stderr))
+    clips = ClipCaches(plan.testset.path.parent)
+    runs, entries, complexities, stats = [], {}, {}, {}
+    for system in plan.systems:
+        run = SystemRun(plan, system, clips, log)
+        complexities[system.label] = run.complexity()
+        entries[system.label], stats[system.label] = run.run(progress)
+        runs.append(run)
+    results: dict[str, Any] = {
+        "sepkit_version": sepkit.__version__,
+        "command": plan.command,
+        "testset": {**plan.testset.describe(), "evaluated": len({e.record.id for e in plan.examples})},
+        "instructions": plan.instructions,
+        "metrics": [
+            {"name": name, "higher_is_better": bool(metric.higher_is_better), "config": plan.metric_configs[name]}
+            for name, metric in plan.metrics.items()
+        ],
+        "spectral_preprocessing": plan.spectral_preprocessing(),
+        "complexity_seconds": plan.complexity_seconds,
+        "systems": [
+            {**system.describe(), "inference": run.inference, "fingerprint": run.fingerprint,
+             "complexity": complexities[system.label]}
+            for system, run in zip(plan.systems, runs)
+        ],  # fmt: skip
+        "report_examples": list(plan.report_keys),
+    }
+    results["examples"] = [
+        {"system": system.label, "key": example.key, **_public(entries[system.label][example.key])}
+        for system in plan.systems
+        for example in plan.examples
+    ]
+    results["rows"] = summarise(results)
+    out = plan.out
+    write_json(out / "results.json", results)
+    write_text(out / "results.csv", csv_text(results["rows"]))
+    write_text(out / "results.md", markdown_page(results))
+    write_report(out / "report.html", results, _report_examples(plan, clips, runs, entries))
+    return {**results, "stats": stats}
+
+
+def _public(entry: dict) -> dict:
+    """An entry without its cache bookkeeping."""
+    return {k: v for k, v in entry.items() if k not in ("record_sha256", "metrics_key")}

@@ -1,0 +1,102 @@
+"""The systems of a benchmark: ``RECIPE[@CHECKPOINT]`` arguments, checked before anything runs.
+
+``RECIPE`` is a recipe file or a bundled recipe name (``mini/audiosep``); ``@CHECKPOINT``
+is a sepkit checkpoint or an official release that a component of the recipe loads
+(``SeparationPipeline.load``). Without it the recipe's own ``checkpoint:`` is used, and
+without that the weights are untrained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from sepkit.errors import SepkitError
+from sepkit.recipe import Recipe
+
+
+@dataclass
+class System:
+    """One row group of the table: a recipe and the weights it runs with."""
+
+    spec: str  # as given on the command line
+    label: str  # its name in tables and the report
+    recipe: Recipe
+    checkpoint: Optional[Path]  # None: untrained weights
+    checkpoint_sha256: Optional[str]
+
+    def fingerprint(self, inference: dict) -> str:
+        """sha256 of what decides this system's outputs: resolved recipe, weights, inference settings."""
+        payload = {"recipe": self.recipe.to_container(), "checkpoint": self.checkpoint_sha256, "inference": inference}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    def describe(self) -> dict:
+        return {
+            "label": self.label,
+            "spec": self.spec,
+            "recipe": self.recipe.source,
+            "name": self.recipe.config.get("name"),
+            "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "trained": self.checkpoint is not None,
+        }
+
+
+def split_spec(spec: str) -> tuple[str, Optional[str]]:
+    """'mini/audiosep@runs/x/best.ckpt' -> ('mini/audiosep', 'runs/x/best.ckpt'); an existing file is a recipe."""
+    if Path(spec).is_file() or "@" not in spec:
+        return spec, None
+    recipe, _, checkpoint = spec.partition("@")
+    if not recipe or not checkpoint:
+        raise SepkitError(f"system {spec!r}: use RECIPE or RECIPE@CHECKPOINT, e.g. mini/audiosep@runs/x/best.ckpt")
+    return recipe, checkpoint
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_system(spec: str, registry) -> System:
+    """Read the recipe, check its component names and that the checkpoint exists (nothing is built)."""
+    from sepkit.recipe import check_component_names, load_recipe
+
+    recipe_arg, checkpoint_arg = split_spec(spec)
+    recipe = load_recipe(recipe_arg)
+    check_component_names(recipe, registry)
+    checkpoint = Path(checkpoint_arg) if checkpoint_arg else recipe.checkpoint_path()
+    if checkpoint is not None and not checkpoint.is_file():
+        where = f"system {spec!r}" if checkpoint_arg else f"{recipe.source}: checkpoint:"
+        raise SepkitError(f"{where}: checkpoint {checkpoint} not found; give the path of a .ckpt/.pt file")
+    return System(
+        spec=spec,
+        label=str(recipe.config.get("name") or Path(recipe.source).stem),
+        recipe=recipe,
+        checkpoint=checkpoint,
+        checkpoint_sha256=_sha256(checkpoint) if checkpoint else None,
+    )
+
+
+def load_systems(specs: list[str], registry, labels: Optional[list[str]] = None) -> list[System]:
+    """Every system checked; labels from ``labels`` or the recipes' names, made unique."""
+    systems = [load_system(spec, registry) for spec in specs]
+    if labels:
+        if len(labels) != len(systems):
+            raise SepkitError(f"--label given {len(labels)} times for {len(systems)} systems; give one per system")
+        for system, label in zip(systems, labels):
+            system.label = label
+    names = [s.label for s in systems]
+    for system in systems:
+        if names.count(system.label) > 1 and system.checkpoint is not None:
+            system.label = f"{system.label}@{system.checkpoint}"
+    names = [s.label for s in systems]
+    for i, system in enumerate(systems):
+        if names.count(system.label) > 1:
+            system.label = f"{system.label} #{i + 1}"
+    return systems

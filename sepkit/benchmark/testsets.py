@@ -1,0 +1,112 @@
+"""Which frozen mixture manifest ``--testset`` means, and what a benchmark needs to know about it.
+
+``--testset`` is either a mixture manifest (JSONL written by ``sepkit data mix``) or
+the name of a sepkit-mini test set (``MINI_TESTSETS``), which ``make mini-data``
+builds under the repository's ``data/mixes/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sepkit.data.manifest import MixtureRecord, read_mixtures
+from sepkit.errors import SepkitError
+
+# name -> manifest path relative to the repository root (as written by `make mini-data`)
+MINI_TESTSETS = {
+    "mini-hsm_tss": "data/mixes/hsm_tss_test.jsonl",
+    "mini-hsm_tss-val": "data/mixes/hsm_tss_val.jsonl",
+}
+
+
+def repository_root() -> Path:
+    """The source checkout holding ``sepkit/``, ``recipes/`` and ``data/``."""
+    return Path(__file__).resolve().parent.parent.parent
+
+
+@dataclass
+class TestSet:
+    """A loaded mixture manifest. ``records`` keep the manifest's order; ``sha256`` is the file's."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str  # the name or path given on the command line
+    path: Path
+    records: list[MixtureRecord]
+    sha256: str
+
+    @property
+    def protocols(self) -> list[str]:
+        return sorted({r.protocol for r in self.records})
+
+    @property
+    def instruction_types(self) -> list[str]:
+        """The instruction tasks the manifest has, "extract" before "remove"."""
+        present = {i.task for r in self.records for i in r.instructions}
+        return [t for t in ("extract", "remove") if t in present] + sorted(present - {"extract", "remove"})
+
+    def describe(self) -> dict:
+        """JSON-ready summary: name, path, sha256, count, protocols, seconds and sample rates."""
+        return {
+            "name": self.name,
+            "path": MINI_TESTSETS.get(self.name, str(self.path)),  # repository-relative for the named sets
+            "sha256": self.sha256,
+            "mixtures": len(self.records),
+            "protocols": self.protocols,
+            "seconds": sorted({float(r.seconds) for r in self.records}),
+            "sample_rates": sorted({int(r.sample_rate) for r in self.records}),
+        }
+
+
+def resolve_testset_path(name_or_path: str) -> Path:
+    """A manifest path from a path or a sepkit-mini test-set name; raises SepkitError naming the fix."""
+    if name_or_path in MINI_TESTSETS:
+        path = repository_root() / MINI_TESTSETS[name_or_path]
+        if not path.is_file():
+            raise SepkitError(
+                f"test set {name_or_path!r} ({MINI_TESTSETS[name_or_path]}) is not built yet; "
+                "run `make mini-data` in the repository first"
+            )
+        return path
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    names = ", ".join(MINI_TESTSETS)
+    if path.is_dir():
+        raise SepkitError(
+            f"--testset {name_or_path} is a folder; give its mixture manifest (.jsonl) or one of: {names}"
+        )
+    raise SepkitError(
+        f"test set {name_or_path!r} not found: give a mixture manifest written by `sepkit data mix` "
+        f"(a .jsonl file) or one of: {names}"
+    )
+
+
+def record_fingerprint(record: MixtureRecord) -> str:
+    """sha256 of the record's canonical JSON: a cached result belongs to exactly this mixture."""
+    return hashlib.sha256(json.dumps(asdict(record), sort_keys=True).encode()).hexdigest()
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of an id: 'a/b c' -> 'a_b_c'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
+
+
+def load_testset(name_or_path: str) -> TestSet:
+    """Resolve and read the manifest; mixture ids must be unique (they name cached results)."""
+    path = resolve_testset_path(name_or_path)
+    records = read_mixtures(path)
+    seen: dict[str, str] = {}
+    for record in records:
+        key = safe_name(record.id)
+        if key in seen:
+            raise SepkitError(
+                f"{path}: mixture ids {seen[key]!r} and {record.id!r} are the same file name; "
+                "a test set needs unique ids (rebuild it with sepkit data mix)"
+            )
+        seen[key] = record.id
+    return TestSet(name=name_or_path, path=path, records=records, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
