@@ -45,25 +45,6 @@ FIXTURE_SCRIPT = REPO / "tests" / "fixtures" / "make_resunet30_parity.py"
 QUERY = "a man is speaking while birds chirp"
 SEPARATOR_CASES = ("official-separator", "sepkit-separator", "sepkit-separator-bf16")
 PIPELINE_CASES = ("official-pipeline", "sepkit-pipeline")
-# roberta-base (huggingface.co/roberta-base/config.json)
-ROBERTA_BASE = {
-    "architectures": ["RobertaForMaskedLM"],
-    "model_type": "roberta",
-    "vocab_size": 50265,
-    "hidden_size": 768,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "intermediate_size": 3072,
-    "hidden_act": "gelu",
-    "max_position_embeddings": 514,
-    "type_vocab_size": 1,
-    "layer_norm_eps": 1e-5,
-    "pad_token_id": 1,
-    "bos_token_id": 0,
-    "eos_token_id": 2,
-}
-
-
 def fixture_helpers():
     """tests/fixtures/make_resunet30_parity.py as a module: seeded official weights, inputs, both models."""
     spec = importlib.util.spec_from_file_location("make_resunet30_parity", FIXTURE_SCRIPT)
@@ -72,25 +53,11 @@ def fixture_helpers():
     return module
 
 
-def byte_level_alphabet() -> list[str]:
-    """The 256 characters GPT-2/RoBERTa byte-level BPE uses for the bytes 0..255."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1)]
-    printable += range(ord("\u00ae"), ord("\u00ff") + 1)
-    extra = iter(range(256, 512))
-    return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
-
-
 def write_roberta_dir(folder: Path) -> Path:
-    """A RoBERTa-base config and a byte-level BPE tokenizer over single bytes (no merges)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for char in byte_level_alphabet():
-        vocab.setdefault(char, len(vocab))
-    vocab["<mask>"] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    (folder / "config.json").write_text(json.dumps(ROBERTA_BASE))
-    return folder
+    """RoBERTa-base config + the byte-level stand-in tokenizer (clap-laion's own helper), no weights."""
+    from sepkit_clap.roberta import write_roberta_dir as write_standin
+
+    return write_standin(folder)
 
 
 def official_clap_encoder(official_dir: str, roberta_dir: Path):
