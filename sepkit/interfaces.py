@@ -126,6 +126,17 @@ class TextEncoder(Component, ABC):
     def encode_text(self, texts: list[str]) -> TextEmbedding:
         """texts: B strings -> TextEmbedding(tokens [B, N, D], mask [B, N], pooled [B, D])."""
 
+    def task_token_embeddings(self, tasks: tuple[str, ...] = TASKS) -> dict[str, Tensor]:
+        """{task word: float [L, D]}: the pretrained vocabulary embeddings of each task word's L pieces.
+
+        HSM-TSS conditions its separators on "extract"/"remove" as token embeddings of the text
+        encoder's own vocabulary (``sepkit.task_tokens``). Encoders with a vocabulary override this.
+        """
+        raise NotImplementedError(
+            f"text encoder {type(self).__name__} has no task token embeddings (a vocabulary embedding table); "
+            "pick a text encoder that has one (flan-t5, minilm, qaudio) or a separator without task_tokens"
+        )
+
 
 class AudioEncoder(Component, ABC):
     """Turns waveforms into frame features.
@@ -156,6 +167,8 @@ class Separator(Component, ABC):
     ``tasks``: the instruction tasks it handles itself. A separator that only
         extracts leaves "remove" to the pipeline, which subtracts the extracted
         source from the mixture.
+    ``task_tokens``: if True, ``query`` arrives with the task word's vocabulary
+        embeddings appended after the caption tokens (``sepkit.task_tokens``).
     """
 
     consumes: str
@@ -164,6 +177,7 @@ class Separator(Component, ABC):
     output_dim: int
     query_dim: int
     tasks: tuple[str, ...] = ("extract",)
+    task_tokens: bool = False  # True: the pipeline appends the task word's token embeddings to ``query``
 
     @abstractmethod
     def separate(self, mixture: AudioFeatures, query: TextEmbedding, tasks: Tensor) -> AudioFeatures:

@@ -27,6 +27,7 @@ from sepkit.errors import SepkitError
 from sepkit.instructions import TASKS, Instruction, InstructionParser, RuleBasedInstructionParser
 from sepkit.interfaces import AudioEncoder, Decoder, Separator, TextEncoder
 from sepkit.recipe import InferenceSettings, Recipe, resolve_components
+from sepkit.task_tokens import append_task_tokens
 
 STORED_KINDS = ("text_encoder", "audio_encoder", "separator", "decoder")
 
@@ -222,6 +223,8 @@ class SeparationPipeline(nn.Module):
         text = self.text_encoder.encode_text(unique)
         index = torch.tensor([unique.index(d) for d in descriptions], device=text.pooled.device)
         query = type(text)(text.tokens[index], text.mask[index], text.pooled[index])
+        if self.separator.task_tokens:
+            query = append_task_tokens(query, tasks, self.text_encoder.task_token_embeddings())
         features = self.audio_encoder.encode_audio(mixture, lengths)
         target = self.separator.separate(features, query, tasks)
         # ask for the whole length, so STFT decoders fill the last partial hop from the final frame

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
+from torch import Tensor
 
 from sepkit.errors import SepkitError
-from sepkit.interfaces import TextEmbedding, TextEncoder
+from sepkit.interfaces import TASKS, TextEmbedding, TextEncoder
 
 
 def packaged_model_dir() -> str:
@@ -63,3 +64,14 @@ class MiniLMTextEncoder(TextEncoder):
         if self.config.normalize:
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return TextEmbedding(tokens=tokens, mask=mask, pooled=pooled)
+
+    def task_token_embeddings(self, tasks: tuple[str, ...] = TASKS) -> dict[str, Tensor]:
+        """{task word: float [L, 384]}: rows of the word-piece embedding table for each task word's pieces."""
+        table = self.model.get_input_embeddings()
+        out = {}
+        for task in tasks:
+            ids = self.tokenizer(task, add_special_tokens=False)["input_ids"]
+            if not ids or self.tokenizer.unk_token_id in ids:
+                raise SepkitError(f"text encoder 'minilm': {task!r} has no word pieces in the vocabulary")
+            out[task] = table(torch.tensor(ids, device=table.weight.device))
+        return out
