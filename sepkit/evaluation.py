@@ -16,7 +16,13 @@ from typing import Optional
 import numpy as np
 import torch
 
-from sepkit.data.manifest import ClipCache, MixtureRecord, instruction_target, render_mixture
+from sepkit.data.manifest import (
+    ClipCache,
+    MixtureRecord,
+    instruction_target,
+    instruction_target_text,
+    render_mixture,
+)
 
 DEFAULT_METRICS = ("si_sdr", "si_sdri", "sdr", "sdri")
 
@@ -49,7 +55,8 @@ def evaluate_mixtures(
             target = torch.from_numpy(instruction_target(record, sources, index))[None]
             row = {"id": record.id, "task": instruction.task, "text": instruction.text}
             for name, scorer in scorers.items():
-                row[name] = float(scorer.score(estimate, target, cache.sample_rate, mix)[0])
+                extra = {"texts": [instruction_target_text(record, index)]} if scorer.needs_text else {}
+                row[name] = float(scorer.score(estimate, target, cache.sample_rate, mix, **extra)[0])
             rows.append(row)
     by_task = defaultdict(list)
     for row in rows:

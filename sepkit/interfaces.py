@@ -232,12 +232,14 @@ class Metric(Component, ABC):
     """Scores estimates against references, one number per row.
 
     ``higher_is_better``: direction (SDR: True, LSD: False). ``needs_mixture``: the
-    metric is an improvement over the mixture (SDRi) and needs ``mixture``.
+    metric is an improvement over the mixture (SDRi) and needs ``mixture``. ``needs_text``:
+    the metric compares audio with text (CLAP score) and ``score`` takes ``texts`` too.
     Each metric's docstring names the reference implementation it follows.
     """
 
     higher_is_better: bool = True
     needs_mixture: bool = False
+    needs_text: bool = False  # True: ``score`` also takes ``texts=[...]``, one description of the target per row
 
     @abstractmethod
     def score(self, estimate: Tensor, reference: Tensor, sample_rate: int, mixture: Optional[Tensor] = None) -> Tensor:

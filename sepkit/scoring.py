@@ -55,11 +55,13 @@ def score_files(
     mixture: Optional[str] = None,
     metrics: Optional[tuple[str, ...]] = None,
     options: Optional[dict[str, dict]] = None,
+    text: Optional[str] = None,
 ) -> dict:
     """{"metrics": {name: value}, "skipped": [...], "sample_rate": sr, "seconds": s, ...}.
 
     ``metrics=None`` scores ``DEFAULT_METRICS`` and skips those that need a mixture when none is
-    given; metrics asked for by name that need a missing mixture are an error. ``options``:
+    given (and those that need a text when ``text`` is None); metrics asked for by name that need a
+    missing mixture or text are an error. ``options``:
     per-metric config keys, e.g. ``{"kl": {"checkpoint": "Cnn14_16k_mAP=0.438.pth"}}``.
     """
     asked = metrics is not None
@@ -86,8 +88,16 @@ def score_files(
         if metric.needs_mixture and mix is None and not asked:
             skipped.append(name)
             continue
+        kwargs = {}
+        if metric.needs_text:
+            if text is None:
+                if not asked:
+                    skipped.append(name)
+                    continue
+                raise SepkitError(f"metric {name} compares the estimate with a text: give it with --text")
+            kwargs["texts"] = [text] * est.shape[0]
         with torch.no_grad():
-            values[name] = float(metric.score(est, ref, sr, mix).mean())
+            values[name] = float(metric.score(est, ref, sr, mix, **kwargs).mean())
     return {
         "metrics": values,
         "skipped": skipped,
@@ -97,4 +107,5 @@ def score_files(
         "estimate": estimate,
         "reference": reference,
         "mixture": mixture,
+        "text": text,
     }

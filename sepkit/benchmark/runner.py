@@ -30,7 +30,7 @@ from sepkit.benchmark.plan import BenchmarkPlan, Example
 from sepkit.benchmark.systems import System
 from sepkit.benchmark.tables import csv_text, markdown_page, summarise, write_text
 from sepkit.benchmark.testsets import safe_name
-from sepkit.data.manifest import ClipCache, instruction_target, render_mixture
+from sepkit.data.manifest import ClipCache, instruction_target, instruction_target_text, render_mixture
 from sepkit.errors import SepkitError
 
 RESULT_FILES = ("results.json", "results.csv", "results.md", "report.html")
@@ -143,12 +143,15 @@ class SystemRun:
                     out.update(self._separate([example], audio))
         return out
 
-    def _score(self, estimate: torch.Tensor, mixture: np.ndarray, target: np.ndarray, rate: int) -> dict:
+    def _score(
+        self, estimate: torch.Tensor, mixture: np.ndarray, target: np.ndarray, rate: int, target_text: str
+    ) -> dict:
         est, mix, tgt = estimate[None].float(), torch.from_numpy(mixture)[None], torch.from_numpy(target)[None]
         scores = {}
         with torch.no_grad():
             for name, metric in self.plan.metrics.items():
-                value = float(metric.score(est, tgt, rate, mix if metric.needs_mixture else None)[0])
+                extra = {"texts": [target_text]} if getattr(metric, "needs_text", False) else {}
+                value = float(metric.score(est, tgt, rate, mix if metric.needs_mixture else None, **extra)[0])
                 scores[name] = _finite_or_none(value)
         return scores
 
@@ -172,7 +175,8 @@ class SystemRun:
             if error is None:
                 mixture, target, rate = audio[example.key]
                 try:
-                    scores = self._score(estimate, mixture, target, rate)
+                    target_text = instruction_target_text(example.record, example.instruction_index)
+                    scores = self._score(estimate, mixture, target, rate, target_text)
                     if example.key in self.report_keys:
                         self.cache.write_estimate(example.key, estimate.numpy(), rate)
                 except Exception as exc:

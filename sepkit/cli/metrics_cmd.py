@@ -1,4 +1,4 @@
-"""``sepkit metrics ESTIMATE REFERENCE [--mixture MIX] [--metrics ...] [--json]``: score a pair of files."""
+"""``sepkit metrics ESTIMATE REFERENCE [--mixture MIX] [--text TEXT] [--metrics ...] [--json]``: score a pair."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ def add_parser(sub, parents) -> None:
     p.add_argument("estimate", help="the separated file")
     p.add_argument("reference", help="the true target")
     p.add_argument("--mixture", help="the mixture (needed by improvement metrics such as sdri, si_sdri)")
+    p.add_argument("--text", help="a description of the target (needed by text-audio metrics such as clap_score)")
     p.add_argument(
         "--metrics", nargs="+", help="metric names (default: sdr sdri si_sdr si_sdri lsd psnr); see sepkit plugins"
     )
@@ -30,12 +31,12 @@ def run(args) -> int:
     from sepkit.scoring import parse_metric_options, score_files
 
     options = parse_metric_options(args.option)
-    result = score_files(args.estimate, args.reference, args.mixture, args.metrics, options)
+    result = score_files(args.estimate, args.reference, args.mixture, args.metrics, options, args.text)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     for name, value in result["metrics"].items():
         print(f"{name:10s} {value:10.4f}")
     if result["skipped"]:
-        print(f"(skipped {', '.join(result['skipped'])}: no --mixture)")
+        print(f"(skipped {', '.join(result['skipped'])}: no --mixture or --text)")
     return 0

@@ -213,6 +213,23 @@ def render_mixture(record: MixtureRecord, cache: ClipCache) -> tuple[np.ndarray,
     return sources.sum(axis=0), sources.astype(np.float32)
 
 
+def instruction_target_text(record: MixtureRecord, index: int) -> str:
+    """A description of the target of ``record.instructions[index]`` (for text-audio metrics such as CLAP score).
+
+    Extraction: the instruction's own description. Removal: the description of an extraction
+    instruction of the same record with the same target (the hsm_tss protocol pairs them), else the
+    target sources' tags joined with " and ".
+    """
+    instruction = record.instructions[index]
+    if instruction.task == "extract":
+        return instruction.description
+    for other in record.instructions:
+        if other.task == "extract" and sorted(other.target) == sorted(instruction.target):
+            return other.description
+    tags = [tag for i in instruction.target for tag in record.sources[i].tags[:1]]
+    return " and ".join(tags) if tags else instruction.description
+
+
 def instruction_target(record: MixtureRecord, sources: np.ndarray, index: int) -> np.ndarray:
     """The target of ``record.instructions[index]``: the sum of its ``target`` sources, float32 [samples]."""
     targets = record.instructions[index].target

@@ -75,5 +75,13 @@ class TestAFSim(MetricContract):
     name = "afsim"
 
 
+class TestClapScore(MetricContract):
+    name = "clap_score"
+
+
+class TestClapScoreA(MetricContract):
+    name = "clap_score_a"
+
+
 class TestSeparationSystem(SystemContract):
     name = "separation"

@@ -13,6 +13,7 @@ from sepkit.data.manifest import (
     ClipCache,
     ClipRecord,
     instruction_target,
+    instruction_target_text,
     read_mixtures,
     render_mixture,
     write_jsonl,
@@ -144,6 +145,14 @@ def test_hsm_tss_remove_target_is_mixture_minus_described_source(mixes):
         target = instruction_target(record, sources, 1)
         np.testing.assert_allclose(target, mixture - sources[1], atol=1e-6)
         np.testing.assert_allclose(instruction_target(record, sources, 0), target, atol=1e-6)
+
+
+def test_target_text_of_remove_is_the_paired_extract_description(mixes):
+    records, _ = mixes["hsm_tss"]
+    for record in records:
+        extract, remove = record.instructions
+        assert instruction_target_text(record, 0) == extract.description
+        assert instruction_target_text(record, 1) == extract.description != remove.description
 
 
 def test_clipping_is_prevented_and_snr_kept(mixes):
