@@ -16,6 +16,7 @@ from sepkit.cli import (
     check_plugin_cmd,
     complexity_cmd,
     data_cmd,
+    evaluate_cmd,
     metrics_cmd,
     plugins_cmd,
     recipe_cmd,
@@ -25,8 +26,8 @@ from sepkit.cli import (
 from sepkit.errors import SepkitError
 
 COMMANDS = (
-    separate_cmd, data_cmd, train_cmd, metrics_cmd, benchmark_cmd, complexity_cmd, plugins_cmd, recipe_cmd,
-    check_plugin_cmd,
+    separate_cmd, data_cmd, train_cmd, evaluate_cmd, metrics_cmd, benchmark_cmd, complexity_cmd, plugins_cmd,
+    recipe_cmd, check_plugin_cmd,
 )  # fmt: skip
 
 
