@@ -112,6 +112,7 @@ def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
 
     path = find_recipe(name_or_path)
     cfg = _read_yaml(path)
+    base_path = None
     if "extends" in cfg and cfg.extends:
         base_path = (path.parent / str(cfg.extends)).resolve()
         if not base_path.is_file():
@@ -134,7 +135,35 @@ def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as exc:
         raise SepkitError(f"{path}: cannot resolve interpolation: {str(exc).splitlines()[0]}") from None
+    folders = [path.parent] + ([base_path.parent] if base_path is not None else [])
+    _resolve_weight_paths(cfg.get("model"), folders)
     return Recipe(config=cfg, source=str(path), base_dir=path.parent, inference=_validate(cfg, str(path)))
+
+
+WEIGHT_PATH_KEYS = ("checkpoint",)
+
+
+def _resolve_weight_paths(node: Any, folders: list[Path]) -> None:
+    """Make relative ``checkpoint:`` paths of components (at any depth under ``model``) point beside the recipe.
+
+    A relative path that exists next to the recipe file (or its ``extends`` base) becomes that absolute
+    path, so a recipe can ship with its weights and run from any folder; other relative paths are left
+    as written (relative to the working directory, e.g. ``runs/...`` from the repository root).
+    """
+    from omegaconf import OmegaConf
+
+    if node is None or not OmegaConf.is_dict(node):
+        return
+    for key in list(node.keys()):
+        value = node[key]
+        if OmegaConf.is_dict(value):
+            _resolve_weight_paths(value, folders)
+        elif key in WEIGHT_PATH_KEYS and isinstance(value, str) and value and not Path(value).is_absolute():
+            for folder in folders:
+                candidate = folder / value
+                if candidate.exists():
+                    node[key] = str(candidate.resolve())
+                    break
 
 
 def _validate(cfg: Any, source: str) -> InferenceSettings:

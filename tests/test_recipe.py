@@ -89,7 +89,7 @@ def test_resolve_components_fills_defaults_and_checks_keys(tmp_path):
     with pytest.raises(SepkitError, match=r"bad.yaml.*model\.separator\.hiden"):
         resolve_components(load_recipe(str(bad)), get_registry())
     unknown = write(tmp_path, "unk.yaml", BASE.replace("mask-net", "mask-nett"))
-    with pytest.raises(SepkitError, match=r"model\.separator\.name.*installed: mask-net"):
+    with pytest.raises(SepkitError, match=r"model\.separator\.name.*installed: .*mask-net"):
         resolve_components(load_recipe(str(unknown)), get_registry())
 
 
@@ -97,3 +97,24 @@ def test_bad_override(tmp_path):
     path = write(tmp_path, "r.yaml", BASE)
     with pytest.raises(SepkitError, match="override"):
         load_recipe(str(path), ["no-equals-sign"])
+
+
+def test_component_checkpoint_paths_beside_the_recipe_are_made_absolute(tmp_path, monkeypatch):
+    from sepkit.recipe import load_recipe
+
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "weights.ckpt").write_bytes(b"x")
+    (folder / "r.yaml").write_text(
+        "model:\n"
+        "  text_encoder: {name: minilm}\n"
+        "  audio_encoder: {name: stft, checkpoint: weights.ckpt}\n"
+        "  separator: {name: masknet, global_stage: {name: x, checkpoint: weights.ckpt}}\n"
+        "  decoder: {name: istft, checkpoint: runs/elsewhere.ckpt}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(str(folder / "r.yaml"))
+    expected = str((folder / "weights.ckpt").resolve())
+    assert recipe.section("audio_encoder").checkpoint == expected
+    assert recipe.section("separator").global_stage.checkpoint == expected
+    assert recipe.section("decoder").checkpoint == "runs/elsewhere.ckpt"  # not beside the recipe: left as written
