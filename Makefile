@@ -18,6 +18,10 @@ $(STAMP): setup.cfg pyproject.toml examples/sepkit-example-plugin/setup.cfg
 	# laion-clap (clap-laion) pins numpy<2 and lists training-only deps (wandb, webdataset, ...) in its metadata;
 	# its model code runs on numpy 2 and needs only torchvision, torchlibrosa, librosa, ftfy, h5py (setup.cfg)
 	$(BIN)/python -m pip install --quiet --no-deps "laion-clap==1.1.7"
+	# audiocraft 1.3.0 (audiocraft-encodec codec) pins torch 2.1 and ships an sdist only; without its pins it imports and
+	# runs EnCodec on torch 2.9.1 given these deps (xformers 0.0.33.post2 is the build for torch 2.9.1)
+	$(BIN)/python -m pip install --quiet --no-deps "audiocraft==1.3.0"
+	$(BIN)/python -m pip install --quiet "av==18.1.0" "xformers==0.0.33.post2" "torchmetrics==1.9.0" "spacy==3.8.18" "einops==0.8.2" "julius==0.2.8" "flashy==0.0.2" "hydra-core==1.3.8" "num2words==0.5.14" "sentencepiece==0.2.3" "torch==2.9.1"
 	touch $(STAMP)
 
 demo: install

@@ -1,0 +1,176 @@
+"""The ``tfcodec`` training system: TF-Codec as a GAN codec through ``sepkit train``.
+
+The recipe names the codec as ``model.codec: {name: tfcodec, ...}`` (with ``checkpoint:`` training
+continues from those weights, as HSM-TSS fine-tunes a speech TF-Codec on general audio) and picks
+this system::
+
+    train:
+      system: {name: tfcodec, audio: both, mel_loss_weight: 0.25, adversarial_weight: 0.001, ...}
+
+Each step has two phases (``optimizer_names``):
+
+1. "discriminator": the multi-scale mel discriminator on the batch audio (real) and the codec's
+   reconstruction (computed without gradients), LSGAN loss.
+2. "generator": the codec's losses, as TF-Codec's stage-2 training weighs them:
+   1.0 x power-compressed spectral MSE + 0.25 x multi-window mel L1 + VQ codebook (1.0) and
+   commitment (0.25) losses, and from step ``adversarial_start`` on 0.001 x LSGAN generator loss
+   + 0.1 x discriminator feature matching.
+
+Batches are the engine's usual ones; the audio trained on is ``audio: target`` (the single
+sources), ``mixture`` or ``both`` (stacked). Validation reconstructs the audio in eval mode and
+reports per example ``loss`` (the reconstruction part of the generator loss), ``mel_distance``
+(mean |log10 mel| difference, 80 mels at 1024 / 256), ``si_sdr`` (dB) and ``lsd`` (dB).
+
+Checkpoints hold ``codec.*`` (the ``tfcodec`` component) and ``discriminator.*``; the ``tfcodec``
+codec reads such a ``best.ckpt`` through its ``checkpoint:`` key and drops the discriminator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sepkit.errors import SepkitError
+from sepkit.train.config import TrainConfig
+from sepkit.train.system import System, length_mask, si_sdr
+
+from .discriminator import (
+    MultiScaleMelDiscriminator,
+    feature_matching_loss,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+)
+from .losses import lsd, mel_distance, multi_window_mel, power_compressed_mse
+
+AUDIO_SOURCES = ("target", "mixture", "both")
+
+
+@dataclass
+class TFCodecTrainingConfig:
+    audio: str = "target"  # batch audio to code: target | mixture | both
+    spectral_loss_weight: float = 1.0  # power-compressed STFT MSE
+    mel_loss_weight: float = 0.25  # multi-window mel L1
+    codebook_loss_weight: float = 1.0
+    commitment_loss_weight: float = 0.25
+    adversarial_weight: float = 0.001  # LSGAN generator loss
+    feature_matching_weight: float = 0.1
+    adversarial_start: int = 0  # first step whose generator loss has the adversarial terms
+    disc_ffts: list[int] = field(default_factory=lambda: [512, 1024, 2048])
+    disc_mels: list[int] = field(default_factory=lambda: [64, 80, 128])
+    disc_channels: int = 32
+    disc_layers: int = 4
+
+
+class TFCodecSystem(System):
+    """GAN training of ``model.codec`` (a ``tfcodec``) with a multi-scale mel discriminator."""
+
+    Config = TFCodecTrainingConfig
+    optimizer_names = ("discriminator", "generator")
+    validation_metrics = ("loss", "mel_distance", "si_sdr", "lsd")
+
+    def __init__(self, config: TFCodecTrainingConfig, recipe: Any, train: TrainConfig, registry: Any = None) -> None:
+        super().__init__(config, recipe, train, registry)
+        from sepkit.plugins import get_registry
+
+        from .codec import TFCodec
+
+        self.registry = registry or get_registry()
+        section = recipe.section("codec")
+        if section is None or section.get("name") != "tfcodec":
+            named = None if section is None else section.get("name")
+            raise SepkitError(
+                f"{recipe.source}: train.system tfcodec trains a TF-Codec; set model.codec: {{name: tfcodec, ...}} "
+                f"(got {named!r})"
+            )
+        if config.audio not in AUDIO_SOURCES:
+            raise SepkitError(f"{recipe.source}: train.system.audio must be one of {', '.join(AUDIO_SOURCES)}")
+        self.codec = self.registry.build("codec", section, where="model.codec")
+        assert isinstance(self.codec, TFCodec)
+        try:
+            self.discriminator = MultiScaleMelDiscriminator(
+                config.disc_ffts, config.disc_mels, config.disc_channels, config.disc_layers
+            )
+        except ValueError as exc:
+            raise SepkitError(f"{recipe.source}: train.system (tfcodec): {exc}") from None
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.sample_rate
+
+    def parameters_for(self, optimizer: str) -> list:
+        module = self.discriminator if optimizer == "discriminator" else self.codec
+        return [p for p in module.parameters() if p.requires_grad]
+
+    def _audio(self, batch: dict) -> tuple[Tensor, Tensor]:
+        lengths = batch["lengths"]
+        if self.config.audio == "both":
+            return torch.cat([batch["mixture"], batch["target"]]).float(), torch.cat([lengths, lengths])
+        return batch[self.config.audio].float(), lengths
+
+    def _reconstruction_losses(self, estimate: Tensor, wave: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """Per-example float [B] spectral and mel losses."""
+        return {
+            "spectral": power_compressed_mse(estimate, wave, mask),
+            "mel": multi_window_mel(estimate, wave, mask),
+        }
+
+    def training_step(self, batch: dict, step: int, optimizer: str = "generator") -> dict[str, Tensor]:
+        c = self.config
+        wave, lengths = self._audio(batch)
+        mask = length_mask(lengths, wave.shape[-1])
+        if optimizer == "discriminator":
+            with torch.no_grad():
+                estimate = self.codec.net(wave)[0] * mask
+            loss = lsgan_discriminator_loss(self.discriminator(wave), self.discriminator(estimate))
+            return {"loss": loss}
+        estimate, q = self.codec.net(wave)
+        estimate = estimate * mask
+        rec = self._reconstruction_losses(estimate, wave, mask)
+        out = {
+            "spectral": rec["spectral"].mean(),
+            "mel": rec["mel"].mean(),
+            "codebook": q.codebook_loss,
+            "commitment": q.commitment_loss,
+        }
+        loss = (
+            c.spectral_loss_weight * out["spectral"]
+            + c.mel_loss_weight * out["mel"]
+            + c.codebook_loss_weight * out["codebook"]
+            + c.commitment_loss_weight * out["commitment"]
+        )
+        if step >= c.adversarial_start and (c.adversarial_weight or c.feature_matching_weight):
+            fake = self.discriminator(estimate)
+            with torch.no_grad():
+                real = self.discriminator(wave)
+            out["adversarial"] = lsgan_generator_loss(fake)
+            out["feature_matching"] = feature_matching_loss(real, fake)
+            adversarial = c.adversarial_weight * out["adversarial"]
+            loss = loss + adversarial + c.feature_matching_weight * out["feature_matching"]
+        out["loss"] = loss
+        return out
+
+    def validation_step(self, batch: dict) -> dict[str, Tensor]:
+        c = self.config
+        wave, lengths = self._audio(batch)
+        mask = length_mask(lengths, wave.shape[-1])
+        frames = self.codec.encode(wave, lengths)
+        estimate = self.codec.decode(frames.codes)[:, : wave.shape[-1]]
+        estimate = torch.nn.functional.pad(estimate, (0, wave.shape[-1] - estimate.shape[-1])) * mask
+        rec = self._reconstruction_losses(estimate, wave, mask)
+        metrics = {
+            "loss": c.spectral_loss_weight * rec["spectral"] + c.mel_loss_weight * rec["mel"],
+            "mel_distance": mel_distance(estimate, wave, mask),
+            "si_sdr": si_sdr(estimate, wave, lengths),
+            "lsd": lsd(estimate, wave, mask),
+        }
+        rows = batch["lengths"].shape[0]
+        if self.config.audio == "both":  # the mean of the mixture's and the target's row
+            metrics = {k: v.reshape(2, rows).mean(0) for k, v in metrics.items()}
+        return metrics
+
+    def plugin_versions(self) -> dict[str, str]:
+        entry = self.registry.get("codec", "tfcodec")
+        return {entry.provider: entry.version}

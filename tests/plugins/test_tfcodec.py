@@ -1,0 +1,164 @@
+"""TF-Codec (``tfcodec``): rates, code range, causality, checkpoint layouts, parameter count, training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from sepkit.errors import SepkitError
+from sepkit.plugins import get_registry
+from sepkit.testing import SystemContract
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {
+    "channels": [4, 8, 8, 8],
+    "tcm_channels": 16,
+    "tcm_blocks": 2,
+    "latent_dim": 32,
+    "num_groups": 4,
+    "codebook_size": 64,
+}
+TINY_RECIPE = str(REPO / "recipes" / "tiny" / "train_tfcodec.yaml")
+LOOKAHEAD = 559  # samples: 160 (centred 320-sample window) + 3 hops of 80 (frame combining) + 159 (iSTFT window)
+
+
+class TestTFCodecSystem(SystemContract):
+    name = "tfcodec"
+
+
+def build(**config):
+    return get_registry().build("codec", {"name": "tfcodec", **TINY, **config}).eval()
+
+
+def test_rates_and_bitrate_at_full_size():
+    from sepkit_tfcodec.codec import TFCodec, TFCodecConfig
+
+    codec = TFCodec.__new__(TFCodec)  # the rates only; no weights needed
+    codec.frame_rate, codec.num_codebooks, codec.codebook_size = 16000 / (80 * 4), 16, 1024
+    assert TFCodecConfig().num_groups == 16 and TFCodecConfig().codebook_size == 1024
+    assert codec.frame_rate == 50.0
+    assert TFCodec.bitrate.fget(codec) == 8000.0  # 16 x 10 bit x 50 Hz as fixed-length indices
+
+
+def test_shapes_code_range_lengths():
+    codec = build()
+    x = 0.1 * torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    lengths = torch.tensor([16000, 7000])
+    with torch.no_grad():
+        frames = codec.encode(x, lengths)
+        out = codec.decode(frames.codes)
+    assert frames.codes.shape == (2, 4, 51)  # (16000 / 80 + 1 = 201 STFT frames -> 204) / 4
+    assert frames.codes.dtype == torch.long and 0 <= int(frames.codes.min()) and int(frames.codes.max()) < 64
+    assert frames.lengths.tolist() == [51, 23]
+    assert frames.latents.shape == (2, 51, 4 * 4 * 32 // 4)
+    assert out.shape == (2, (51 * 4 - 1) * 80)
+    with torch.no_grad():  # decoding the codes again is deterministic; latents are the chosen code vectors
+        assert torch.equal(codec.decode(frames.codes), out)
+        embedded = codec.net.quantizer.embed(frames.codes).flatten(2)
+    assert torch.equal(embedded, frames.latents)
+
+
+def test_causal_within_lookahead():
+    codec = build()
+    torch.manual_seed(1)
+    with torch.no_grad():  # eval-mode BatchNorm is per-channel affine; random running stats make it non-trivial
+        for module in codec.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 2.0)
+    x = 0.1 * torch.randn(1, 8000)
+    cut = 5000
+    y = x.clone()
+    y[:, cut:] = 0.1 * torch.randn(1, 8000 - cut)
+    net = codec.net
+    with torch.no_grad():  # the continuous path (encoder -> decoder, the quantiser is per code frame)
+        a = net.decode_latents(net.encode_latents(x))
+        b = net.decode_latents(net.encode_latents(y))
+        codes_a, codes_b = codec.encode(x, torch.tensor([8000])).codes, codec.encode(y, torch.tensor([8000])).codes
+    keep = cut - LOOKAHEAD
+    tol = 1e-6 * float(a.abs().max())
+    assert torch.allclose(a[:, :keep], b[:, :keep], atol=tol), "output before t depends on input after t + lookahead"
+    assert (a[:, keep:cut] - b[:, keep:cut]).abs().max() > 10 * tol, "the input change reached nothing: no proof"
+    first_changed = (cut - 160) // 80 // 4  # the first code frame whose STFT frames see sample ``cut``
+    assert torch.equal(codes_a[..., :first_changed], codes_b[..., :first_changed])
+
+
+def _train_checkpoint(tmp_path, codec):
+    from sepkit_tfcodec.discriminator import MultiScaleMelDiscriminator
+
+    from sepkit.checkpoint import save_checkpoint
+
+    state = {f"codec.{k}": v for k, v in codec.state_dict().items()}
+    disc = MultiScaleMelDiscriminator([256], [32], channels=4, layers=2)
+    state |= {f"discriminator.{k}": v for k, v in disc.state_dict().items()}
+    path = tmp_path / "best.ckpt"
+    save_checkpoint(path, recipe={"model": {"codec": {"name": "tfcodec", **TINY}}}, state_dict=state, plugins={})
+    return path
+
+
+def test_reads_training_checkpoint_dropping_discriminator(tmp_path):
+    torch.manual_seed(7)
+    source = build()
+    path = _train_checkpoint(tmp_path, source)
+    loaded = build(checkpoint=str(path))
+    for key, value in source.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    state = {k: v for k, v in source.state_dict().items() if k != "net.out_conv.conv.weight"}
+    torch.save(state, tmp_path / "partial.pt")
+    with pytest.raises(SepkitError, match="net.out_conv.conv.weight"):
+        build(checkpoint=str(tmp_path / "partial.pt"))
+    with pytest.raises(SepkitError, match="not found"):
+        build(checkpoint=str(tmp_path / "missing.ckpt"))
+
+
+@pytest.mark.slow
+def test_full_size_parameter_count():
+    codec = get_registry().build("codec", {"name": "tfcodec"})
+    count = sum(p.numel() for p in codec.parameters())
+    assert abs(count - 7.63e6) < 0.01e6, count  # HSM-TSS Table IX: TF-Codec 7.63 M (7,628,428 here)
+    assert codec.frame_rate == 50 and codec.num_codebooks == 16 and codec.codebook_size == 1024
+
+
+def _system(overrides=()):
+    from sepkit.recipe import load_recipe
+    from sepkit.train.config import load_train_config
+    from sepkit.train.system import build_system
+
+    recipe = load_recipe(TINY_RECIPE, list(overrides))
+    return build_system(recipe, load_train_config(recipe))
+
+
+def test_training_steps_reduce_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    system = _system()
+    optim = {name: torch.optim.Adam(system.parameters_for(name), lr=3e-3) for name in system.optimizer_names}
+    t = torch.arange(8000) / 16000
+    wave = torch.stack([0.3 * torch.sin(2 * torch.pi * 440 * t), 0.2 * torch.sin(2 * torch.pi * 1000 * t)])
+    batch = {"mixture": wave, "target": wave, "lengths": torch.tensor([8000, 8000])}
+    system.train()
+    losses = []
+    for step in range(12):
+        for name in system.optimizer_names:
+            system.zero_grad(set_to_none=True)
+            out = system(batch, step, name)
+            out["loss"].backward()
+            optim[name].step()
+            if name == "generator":
+                losses.append(float((out["spectral"] + 0.25 * out["mel"]).detach()))
+    assert losses[-1] < 0.8 * losses[0], losses
+    system.eval()
+    with torch.no_grad():
+        metrics = system.validation_step(batch)
+    assert set(metrics) == {"loss", "mel_distance", "si_sdr", "lsd"}
+    assert all(v.shape == (2,) and bool(torch.isfinite(v).all()) for v in metrics.values())
+
+
+def test_system_state_is_codec_and_discriminator_and_needs_a_tfcodec():
+    system = _system()
+    keys = system.checkpoint_state().keys()
+    assert keys and all(k.startswith(("codec.", "discriminator.")) for k in keys)
+    assert system.optimizer_names == ("discriminator", "generator")
+    with pytest.raises(SepkitError, match="model.codec"):
+        _system(["model.codec={name: mulaw}"])
