@@ -17,6 +17,11 @@ imports). Layout::
     train: {...}                  # read by the training engine
     data: {...}
 
+With ``extends``, sections merge key by key, except where the recipe names a different
+component than its base (``text_encoder: {name: flan-t5}`` over a qaudio text encoder): then the
+base's section is dropped, so a swap is one line. Relative ``checkpoint:`` paths of components
+that exist beside the recipe are read from there (``_resolve_weight_paths``).
+
 Command-line overrides are omegaconf dotlists: ``model.separator.hidden=128``.
 """
 
@@ -123,6 +128,7 @@ def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
                 f"{path}: extends {base_path.name}, which itself extends {base.extends!r}; "
                 "recipes allow one level of extends, so merge the chain into one base"
             )
+        _drop_swapped_components(base, cfg)
         cfg = OmegaConf.merge(base, cfg)
     try:
         override_cfg = OmegaConf.from_dotlist(list(overrides))
@@ -138,6 +144,27 @@ def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
     folders = [path.parent] + ([base_path.parent] if base_path is not None else [])
     _resolve_weight_paths(cfg.get("model"), folders)
     return Recipe(config=cfg, source=str(path), base_dir=path.parent, inference=_validate(cfg, str(path)))
+
+
+def _drop_swapped_components(base: Any, child: Any) -> None:
+    """Where ``child`` names a different component than ``base`` (any depth), drop the base's section.
+
+    Swapping a component is a one-line change: ``text_encoder: {name: flan-t5}`` over a base whose
+    text encoder is ``qaudio`` starts from flan-t5's defaults instead of inheriting qaudio's keys.
+    Sections with the same ``name`` merge key by key as usual.
+    """
+    from omegaconf import OmegaConf
+
+    if not (OmegaConf.is_dict(base) and OmegaConf.is_dict(child)):
+        return
+    for key in list(child.keys()):
+        if key not in base or not (OmegaConf.is_dict(base[key]) and OmegaConf.is_dict(child[key])):
+            continue
+        old, new = base[key].get("name"), child[key].get("name")
+        if isinstance(old, str) and isinstance(new, str) and old != new:
+            del base[key]
+        else:
+            _drop_swapped_components(base[key], child[key])
 
 
 WEIGHT_PATH_KEYS = ("checkpoint",)

@@ -118,3 +118,26 @@ def test_component_checkpoint_paths_beside_the_recipe_are_made_absolute(tmp_path
     assert recipe.section("audio_encoder").checkpoint == expected
     assert recipe.section("separator").global_stage.checkpoint == expected
     assert recipe.section("decoder").checkpoint == "runs/elsewhere.ckpt"  # not beside the recipe: left as written
+
+
+def test_extends_swapping_a_component_drops_the_base_components_keys(tmp_path):
+    from sepkit.recipe import load_recipe
+
+    (tmp_path / "base.yaml").write_text(
+        "model:\n"
+        "  text_encoder: {name: qaudio, part: text, text_encoder: {name: flan-t5, max_length: 64}}\n"
+        "  audio_encoder: {name: stft, n_fft: 512}\n"
+        "  separator: {name: hsm-local, depth: 12, global_stage: {name: hsm-global, depth: 6}}\n"
+        "  decoder: {name: istft}\n"
+    )
+    (tmp_path / "child.yaml").write_text(
+        "extends: base.yaml\n"
+        "model:\n"
+        "  text_encoder: {name: minilm}\n"
+        "  audio_encoder: {hop_length: 128}\n"
+        "  separator: {depth: 4, global_stage: {name: other-global}}\n"
+    )
+    model = load_recipe(str(tmp_path / "child.yaml")).config.model
+    assert dict(model.text_encoder) == {"name": "minilm"}  # qaudio's keys are not inherited
+    assert dict(model.audio_encoder) == {"name": "stft", "n_fft": 512, "hop_length": 128}  # same name: merged
+    assert model.separator.depth == 4 and dict(model.separator.global_stage) == {"name": "other-global"}

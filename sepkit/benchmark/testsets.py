@@ -1,8 +1,9 @@
 """Which frozen mixture manifest ``--testset`` means, and what a benchmark needs to know about it.
 
-``--testset`` is either a mixture manifest (JSONL written by ``sepkit data mix``) or
-the name of a sepkit-mini test set (``MINI_TESTSETS``), which ``make mini-data``
-builds under the repository's ``data/mixes/``.
+``--testset`` is either a mixture manifest (JSONL written by ``sepkit data mix`` or
+``sepkit data testset``) or the name of a sepkit-mini test set (``MINI_TESTSETS``: the
+``mini-*`` entries of ``sepkit.data.testsets.TESTSETS``), which ``make mini-data`` builds
+under the repository's ``data/mixes/``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sepkit.data.manifest import MixtureRecord, read_mixtures
+from sepkit.data.testsets import MINI_MIXES_DIR, TESTSETS
 from sepkit.errors import SepkitError
 
-# name -> manifest path relative to the repository root (as written by `make mini-data`)
-MINI_TESTSETS = {
-    "mini-hsm_tss": "data/mixes/hsm_tss_test.jsonl",
-    "mini-hsm_tss-val": "data/mixes/hsm_tss_val.jsonl",
-}
+# name -> manifest path relative to the repository root (as written by `make mini-data`), e.g.
+# "mini-hsm_tss" -> "data/mixes/hsm_tss_test.jsonl", "mini-dcase" -> "data/mixes/mini-dcase.jsonl"
+MINI_TESTSETS = {spec.name: f"{MINI_MIXES_DIR}/{spec.output_name}" for spec in TESTSETS.values() if spec.is_mini}
 
 
 def repository_root() -> Path:
@@ -69,7 +69,8 @@ def resolve_testset_path(name_or_path: str) -> Path:
         if not path.is_file():
             raise SepkitError(
                 f"test set {name_or_path!r} ({MINI_TESTSETS[name_or_path]}) is not built yet; "
-                "run `make mini-data` in the repository first"
+                f"run `make mini-data` in the repository first (or `sepkit data testset {name_or_path} "
+                f"--out {MINI_MIXES_DIR}`)"
             )
         return path
     path = Path(name_or_path)

@@ -2,6 +2,7 @@
 
     sepkit data mini --out DIR [--seed N] [--clips-per-class N] [--seconds S]
     sepkit data mix --manifest M --protocol P --pairs N --seed S --out DIR [--render]
+    sepkit data testset NAME --out DIR [--corpus KEY=MANIFEST ...] | sepkit data testset --list
     sepkit data import CORPUS --root DIR --out DIR [--on-missing skip|fail]
     sepkit data shard --manifest M --out DIR [--shard-size N]
 """
@@ -32,6 +33,14 @@ def add_parser(sub, parents) -> None:
     mix.add_argument("--synonyms", default=None, help="YAML file extending the tag synonym table")
     mix.add_argument("--render", action="store_true", help="also write mixture and target wavs")
     mix.set_defaults(run=run_mix)
+
+    testset = dsub.add_parser("testset", parents=parents, help="write a paper's frozen test set or a sepkit-mini one")
+    testset.add_argument("name", nargs="?", help="a test set name (--list shows them)")
+    testset.add_argument("--out", help="output folder (mini sets: data/mixes, where benchmark --testset looks)")
+    testset.add_argument("--corpus", action="append", default=[], metavar="KEY=MANIFEST",
+                         help="a clip manifest the set reads, e.g. audiocaps=DIR/audiocaps_test.jsonl; repeatable")
+    testset.add_argument("--list", action="store_true", help="print the test sets and what each needs")
+    testset.set_defaults(run=run_testset)
 
     imp = dsub.add_parser("import", parents=parents, help="write a clip manifest from a corpus's official metadata")
     imp.add_argument("corpus", help="audiocaps, clotho, fsd50k, esc50, wavcaps, audioset or music")
@@ -72,6 +81,33 @@ def run_mix(args) -> int:
         render=args.render,
     )
     _print(summary)
+    return 0
+
+
+def _corpus_options(values: list[str]) -> dict[str, str]:
+    from sepkit.errors import SepkitError
+
+    result = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        if not sep or not key or not path:
+            raise SepkitError(f"--corpus {value!r}: give KEY=MANIFEST, e.g. audiocaps=DIR/audiocaps_test.jsonl")
+        if key in result:
+            raise SepkitError(f"--corpus {key} is given twice ({result[key]} and {path}); give each corpus once")
+        result[key] = path
+    return result
+
+
+def run_testset(args) -> int:
+    from sepkit.data.testsets import build_testset, format_table, get_testset
+    from sepkit.errors import SepkitError
+
+    if args.list:
+        print(format_table())
+        return 0
+    if not args.name or not args.out:
+        raise SepkitError("give a test set name and --out DIR (sepkit data testset --list shows the names)")
+    _print(build_testset(get_testset(args.name), args.out, _corpus_options(args.corpus)))
     return 0
 
 

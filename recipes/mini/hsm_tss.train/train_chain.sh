@@ -1,0 +1,50 @@
+#!/bin/bash
+# Trains the whole mini HSM-TSS chain on sepkit-mini (CPU), stage by stage, into runs/mini-hsm/, then
+# copies each stage's best weights beside recipes/mini/hsm_tss.yaml (this folder). Run from the
+# repository root after `make mini-data`:   make hsm-mini   (or: bash recipes/mini/hsm_tss.train/train_chain.sh)
+# A stage whose run folder already has checkpoints/best.ckpt is skipped (delete the folder to redo it).
+# Each stage logs to runs/mini-hsm/<stage>.log; README.md beside this script has the figures of our run.
+set -euo pipefail
+SK=${SK:-.venv/bin/sepkit}
+M=${M:-runs/mini-hsm}
+HERE=recipes/mini/hsm_tss.train
+mkdir -p "$M"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+
+stage() {  # stage NAME sepkit-train-arguments...
+    local name=$1; shift
+    if [[ -f $M/$name/checkpoints/best.ckpt ]]; then echo "== $name: done already ($M/$name)"; return; fi
+    echo "== $name: $SK train $* --out $M/$name"
+    local start=$SECONDS
+    "$SK" train "$@" --out "$M/$name" > "$M/$name.log" 2>&1
+    echo "   $name took $((SECONDS - start)) s; log $M/$name.log"
+}
+
+MAE=$M/mae/checkpoints/best.ckpt
+QA=$M/qaudio/checkpoints/best.ckpt
+TFC=$M/tfcodec/checkpoints/best.ckpt
+# 1. AudioMAE MAE pretraining; 2. Q-Audio (ITC + ITM + ITG) over the frozen AudioMAE and MiniLM
+stage mae mini/hsm_tss_mae
+stage qaudio mini/hsm_tss_qaudio model.audio_encoder.audio_encoder.checkpoint=$MAE
+# 3. TF-Codec (GAN) and 4. the codec-ar decoder on its tokens
+stage tfcodec mini/tfcodec train.steps=600 train.val_every=300 train.ckpt_every=150
+stage codec_ar mini/hsm_tss_decoder train.steps=600 model.audio_encoder.checkpoint=$MAE model.decoder.codec.checkpoint=$TFC
+# 5-7. the separation stages: global, local (ground-truth G), joint fine-tuning (P_gt 0.1)
+ENC=(model.text_encoder.checkpoint=$QA model.audio_encoder.checkpoint=$QA
+     model.audio_encoder.audio_encoder.checkpoint=$MAE
+     model.decoder.checkpoint=$M/codec_ar/checkpoints/best.ckpt model.decoder.codec.checkpoint=$TFC)
+stage global mini/hsm_tss train.system.stage=global train.steps=400 "${ENC[@]}"
+stage local mini/hsm_tss train.system.stage=local train.steps=800 --init-from $M/global/checkpoints/best.ckpt "${ENC[@]}"
+stage joint mini/hsm_tss train.system.stage=joint train.steps=300 --init-from $M/local/checkpoints/best.ckpt "${ENC[@]}"
+# 8. the Ours_local ablation: local stage only, MiniLM tokens, over the mini AudioMAE
+stage ours_local mini/hsm_tss_ours_local model.audio_encoder.checkpoint=$MAE \
+    model.decoder.checkpoint=$M/codec_ar/checkpoints/best.ckpt model.decoder.codec.checkpoint=$TFC
+
+# ship: the weights the recipe reads (component checkpoint keys resolve beside the recipe)
+cp "$MAE" "$HERE/audiomae.ckpt"
+cp "$QA" "$HERE/qaudio.ckpt"
+cp "$TFC" "$HERE/tfcodec.ckpt"
+cp "$M/codec_ar/checkpoints/best.ckpt" "$HERE/codec_ar.ckpt"
+cp "$M/joint/checkpoints/best.ckpt" "$HERE/separator.ckpt"
+cp "$M/ours_local/checkpoints/best.ckpt" "$HERE/ours_local.ckpt"
+du -ch "$HERE"/*.ckpt | tail -1
