@@ -23,8 +23,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("systems", nargs="+", metavar="RECIPE[@CHECKPOINT]",
                    help="a recipe file or bundled name, optionally @ a sepkit or official checkpoint")
     p.add_argument("--testset", required=True, metavar="T",
-                   help="a mixture manifest (.jsonl from sepkit data mix) or a sepkit-mini test set: "
-                   "mini-hsm_tss (data/mixes/hsm_tss_test.jsonl), mini-hsm_tss-val")
+                   help="a mixture manifest (.jsonl from sepkit data mix / data testset) or a sepkit-mini test "
+                   "set by name: mini-hsm_tss (data/mixes/hsm_tss_test.jsonl), mini-hsm_tss-val, mini-3sets, "
+                   "mini-music_zeroshot, mini-dcase, mini-hybrid_sep (sepkit data testset --list)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results and the cache")
     p.add_argument("--metrics", nargs="+",
                    help="metric names, space- or comma-separated (default: sdr sdri si_sdr si_sdri lsd psnr)")
