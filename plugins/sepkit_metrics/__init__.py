@@ -8,6 +8,8 @@ _METRICS = (
     ("si_sdr", "sdr:SISDR", "scale-invariant SDR, Le Roux et al. 2019 (dB; no mean removal by default)"),
     ("si_sdri", "sdr:SISDRi", "SI-SDR(estimate) - SI-SDR(mixture) (dB)"),
     ("bss_sdr", "sdr:BSSEvalSDR", "bss_eval SDR with a 512-tap projection filter (fast_bss_eval)"),
+    ("bss_sir", "bss_extra:BSSEvalSIR", "bss_eval SIR of the estimate against [reference, mixture - reference]"),
+    ("bss_sar", "bss_extra:BSSEvalSAR", "bss_eval SAR of the estimate against [reference, mixture - reference]"),
     ("lsd", "spectral:LSD", "log-spectral distance as audioldm-eval 0.0.3 computes it"),
     ("psnr", "spectral:MelPSNR", "PSNR of 64-bin log-mel spectrograms as audioldm-eval 0.0.3 computes it (dB)"),
     ("kl", "kl:KL", "KL(reference || estimate) of PANNs CNN14 softmax-over-logits class distributions"),

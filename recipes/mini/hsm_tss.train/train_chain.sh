@@ -34,17 +34,18 @@ ENC=(model.text_encoder.checkpoint=$QA model.audio_encoder.checkpoint=$QA
      model.audio_encoder.audio_encoder.checkpoint=$MAE
      model.decoder.checkpoint=$M/codec_ar/checkpoints/best.ckpt model.decoder.codec.checkpoint=$TFC)
 stage global mini/hsm_tss train.system.stage=global train.steps=400 "${ENC[@]}"
-stage local mini/hsm_tss train.system.stage=local train.steps=800 --init-from $M/global/checkpoints/best.ckpt "${ENC[@]}"
-stage joint mini/hsm_tss train.system.stage=joint train.steps=300 --init-from $M/local/checkpoints/best.ckpt "${ENC[@]}"
+stage local mini/hsm_tss train.system.stage=local train.steps=800 "${ENC[@]}" --init-from $M/global/checkpoints/best.ckpt
+stage joint mini/hsm_tss train.system.stage=joint train.steps=300 "${ENC[@]}" --init-from $M/local/checkpoints/best.ckpt
 # 8. the Ours_local ablation: local stage only, MiniLM tokens, over the mini AudioMAE
 stage ours_local mini/hsm_tss_ours_local model.audio_encoder.checkpoint=$MAE \
     model.decoder.checkpoint=$M/codec_ar/checkpoints/best.ckpt model.decoder.codec.checkpoint=$TFC
 
-# ship: the weights the recipe reads (component checkpoint keys resolve beside the recipe)
-cp "$MAE" "$HERE/audiomae.ckpt"
-cp "$QA" "$HERE/qaudio.ckpt"
-cp "$TFC" "$HERE/tfcodec.ckpt"
-cp "$M/codec_ar/checkpoints/best.ckpt" "$HERE/codec_ar.ckpt"
-cp "$M/joint/checkpoints/best.ckpt" "$HERE/separator.ckpt"
-cp "$M/ours_local/checkpoints/best.ckpt" "$HERE/ours_local.ckpt"
+# ship: the weights the recipe reads (component checkpoint keys resolve beside the recipe), as float16
+PY=${PY:-.venv/bin/python}
+"$PY" "$HERE/ship.py" "$MAE" "$HERE/audiomae.ckpt"
+"$PY" "$HERE/ship.py" "$QA" "$HERE/qaudio.ckpt" --drop heads.
+"$PY" "$HERE/ship.py" "$TFC" "$HERE/tfcodec.ckpt" --drop discriminator.
+"$PY" "$HERE/ship.py" "$M/codec_ar/checkpoints/best.ckpt" "$HERE/codec_ar.ckpt"
+"$PY" "$HERE/ship.py" "$M/joint/checkpoints/best.ckpt" "$HERE/separator.ckpt"
+"$PY" "$HERE/ship.py" "$M/ours_local/checkpoints/best.ckpt" "$HERE/ours_local.ckpt"
 du -ch "$HERE"/*.ckpt | tail -1
