@@ -1,0 +1,50 @@
+"""ASM: the audio separation model of Hybrid-Sep's stage 2.
+
+mixture wave [B, T] at sr, target embedding [B, E], BEATs tokens [B, steps, 8 * 768] (or None) ->
+(estimate wave [B, T], maps: the last four TRCNN outputs, the conditions of the denoiser)::
+
+    spec = BandSTFT(PQMF 4 bands)(wave)                        [B, 8, frames, bins]   (real/imag per band)
+    ssl  = Linear(8 * 768, ssl_channels * bins)(BEATs steps)   -> [B, ssl_channels, steps, bins]
+           linearly interpolated along time to the STFT frames (*ours*: how the frame-wise features
+           are brought to the spectrogram grid)
+    x    = concat(spec, ssl) on channels                        [B, 8 + ssl_channels, frames, bins]
+    out, maps = TRCNNStack(x, embedding)                        [B, 8, frames, bins]  (with TEACA)
+    wave = PQMF synthesis(iSTFT per band(out))                  [B, T]
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .bandstft import BandSTFT
+from .stack import TRCNNStack
+
+
+class AudioSeparationModel(nn.Module):
+    def __init__(self, band_stft: BandSTFT, stack_args: dict, embed_dim: int, ssl_dim: int, ssl_channels: int) -> None:
+        super().__init__()
+        self.band_stft = band_stft
+        bins = band_stft.bins
+        self.ssl_channels = ssl_channels if ssl_dim else 0
+        self.ssl = nn.Linear(ssl_dim, ssl_channels * bins) if ssl_dim else None
+        in_channels = band_stft.channels + self.ssl_channels
+        self.stack = TRCNNStack(in_channels, teaca_embed_dim=embed_dim, **stack_args)
+        if stack_args["channels"][-1] != band_stft.channels:
+            raise ValueError(f"the last TRCNN must output {band_stft.channels} channels (real/imag of each band)")
+
+    def forward(self, wave: Tensor, embedding: Tensor, ssl: Optional[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        spec = self.band_stft(wave)
+        x = spec
+        if self.ssl is not None:
+            if ssl is None:
+                raise ValueError("this ASM was built with BEATs features; pass them")
+            b, steps, _ = ssl.shape
+            s = self.ssl(ssl).reshape(b, steps, self.ssl_channels, -1).permute(0, 2, 1, 3)  # [B, C, steps, bins]
+            s = F.interpolate(s, size=(spec.shape[2], spec.shape[3]), mode="bilinear", align_corners=False)
+            x = torch.cat([spec, s.to(spec.dtype)], dim=1)
+        out, maps = self.stack(x, embedding)
+        return self.band_stft.inverse(out, wave.shape[-1]), maps
