@@ -1,4 +1,4 @@
-"""``sepkit separate INPUT --query Q [--query Q2 ...] [--recipe R] [--ckpt PATH] -o OUT``.
+"""``sepkit separate INPUT --query Q [--query Q2 ...] [--recipe R] [--ckpt PATH] -o OUT`` (or ``--all``).
 
 INPUT is an audio file or a folder (every audio file in it, batched). Outputs
 keep each input's sample rate and channel count and are written atomically.
@@ -25,7 +25,12 @@ def add_parser(sub, parents) -> None:
     p = sub.add_parser("separate", parents=parents, help="separate sounds described by text from audio files")
     p.add_argument("input", help="an audio file (wav, flac, ogg) or a folder of them")
     p.add_argument(
-        "--query", "-q", action="append", required=True, help="instruction, e.g. 'extract the violin' (repeatable)"
+        "--query", "-q", action="append", help="instruction, e.g. 'extract the violin' (repeatable; or --all)"
+    )
+    p.add_argument(
+        "--all", action="store_true", dest="all_sources",
+        help="find every source (a recipe with a captioner and source parser, e.g. mini/opensep), separate each, "
+        "write one file per source, the residual and sources.json into the -o folder",
     )
     p.add_argument("--recipe", default=DEFAULT_RECIPE, help=f"recipe file or bundled name (default: {DEFAULT_RECIPE})")
     p.add_argument("--ckpt", help="checkpoint to load (default: the recipe's own 'checkpoint:')")
@@ -90,6 +95,12 @@ def run(args) -> int:
     from sepkit.plugins import get_registry
     from sepkit.recipe import load_recipe
 
+    if args.all_sources:
+        from sepkit.cli.separate_all import run_all
+
+        return run_all(args)
+    if not args.query:
+        raise SepkitError("say what to separate: give --query (e.g. -q 'extract the violin'), or --all")
     queries = list(args.query)
     for q in queries:
         if not q or not q.strip():
