@@ -146,11 +146,15 @@ def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
     return Recipe(config=cfg, source=str(path), base_dir=path.parent, inference=_validate(cfg, str(path)))
 
 
+ROLE_KEYS = ("freeze", "in_checkpoint")  # settings of the pipeline role, not of the component
+
+
 def _drop_swapped_components(base: Any, child: Any) -> None:
     """Where ``child`` names a different component than ``base`` (any depth), drop the base's section.
 
     Swapping a component is a one-line change: ``text_encoder: {name: flan-t5}`` over a base whose
     text encoder is ``qaudio`` starts from flan-t5's defaults instead of inheriting qaudio's keys.
+    The role's own settings (``ROLE_KEYS``: freeze, in_checkpoint) are kept unless the recipe sets them.
     Sections with the same ``name`` merge key by key as usual.
     """
     from omegaconf import OmegaConf
@@ -162,7 +166,8 @@ def _drop_swapped_components(base: Any, child: Any) -> None:
             continue
         old, new = base[key].get("name"), child[key].get("name")
         if isinstance(old, str) and isinstance(new, str) and old != new:
-            del base[key]
+            kept = {k: base[key][k] for k in ROLE_KEYS if k in base[key] and k not in child[key]}
+            base[key] = kept  # the role's settings (freeze, in_checkpoint) stay; the old component's keys go
         else:
             _drop_swapped_components(base[key], child[key])
 

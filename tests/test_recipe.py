@@ -125,7 +125,7 @@ def test_extends_swapping_a_component_drops_the_base_components_keys(tmp_path):
 
     (tmp_path / "base.yaml").write_text(
         "model:\n"
-        "  text_encoder: {name: qaudio, part: text, text_encoder: {name: flan-t5, max_length: 64}}\n"
+        "  text_encoder: {name: qaudio, part: text, freeze: true, text_encoder: {name: flan-t5, max_length: 64}}\n"
         "  audio_encoder: {name: stft, n_fft: 512}\n"
         "  separator: {name: hsm-local, depth: 12, global_stage: {name: hsm-global, depth: 6}}\n"
         "  decoder: {name: istft}\n"
@@ -138,6 +138,6 @@ def test_extends_swapping_a_component_drops_the_base_components_keys(tmp_path):
         "  separator: {depth: 4, global_stage: {name: other-global}}\n"
     )
     model = load_recipe(str(tmp_path / "child.yaml")).config.model
-    assert dict(model.text_encoder) == {"name": "minilm"}  # qaudio's keys are not inherited
+    assert dict(model.text_encoder) == {"name": "minilm", "freeze": True}  # qaudio's keys go, the role's stay
     assert dict(model.audio_encoder) == {"name": "stft", "n_fft": 512, "hop_length": 128}  # same name: merged
     assert model.separator.depth == 4 and dict(model.separator.global_stage) == {"name": "other-global"}

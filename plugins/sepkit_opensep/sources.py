@@ -6,7 +6,7 @@ validation allows only the separation kinds under ``model:``; sections under ``m
 
     eval:
       captioner: {name: tagger-captioner, checkpoint: ../../runs/mini-opensep-tagger/checkpoints/best.ckpt}
-      source_parser: {name: table-parser, table: opensep_properties.yaml}
+      source_parser: {name: table-parser, table: opensep_properties.yml}
 
 Relative ``checkpoint`` / ``table`` / ``model_dir`` paths that exist beside the recipe are read
 from there. ``enumerate_sources(recipe, wave, sr)`` returns the query of each source found;

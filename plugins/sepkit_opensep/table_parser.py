@@ -4,7 +4,7 @@ OpenSep asks an instruction-tuned LLM to list the caption's sources with their a
 properties. Offline, this parser finds every tag of a property table in the caption (longest
 tags first, whole words, in order of appearance) and returns the table's detailed description
 of each. The table is a YAML mapping ``tag: description`` shipped with the recipe
-(``recipes/mini/opensep_properties.yaml`` for sepkit-mini's 37 tags); it knows no other sound.
+(``recipes/mini/opensep_properties.yml`` for sepkit-mini's 37 tags); it knows no other sound.
 """
 
 from __future__ import annotations
