@@ -19,6 +19,7 @@ import csv
 import html
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,12 +52,12 @@ COLUMNS = [
 ]
 
 
-def measure(recipe: Path, repeats: int, threads: int, seconds: float) -> dict:
+def measure(recipe: Path, repeats: int, threads: int, seconds: float, memory: bool = True) -> dict:
     """Run ``sepkit complexity`` in a fresh process; the JSON dict, or {"error": ...}."""
     command = [
         str(ROOT / ".venv/bin/sepkit"), "complexity", str(recipe), "--seconds", str(seconds),
         "--repeats", str(repeats), "--threads", str(threads), "--json",
-    ]
+    ] + ([] if memory else ["--no-memory"])
     proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
@@ -169,6 +170,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", default=str(ROOT / "benchmarks/complexity"))
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess (faster)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep OUT/results/<recipe>.json files that exist without an error"
+    )
     args = parser.parse_args(argv)
     recipes = [Path(r) for r in args.recipes] or sorted((ROOT / "recipes").glob("*.yaml"))
     out = Path(args.out)
@@ -176,9 +181,13 @@ def main(argv=None) -> int:
     rows = []
     for recipe in recipes:
         name = recipe.stem
-        print(f"measuring {name} ...", file=sys.stderr, flush=True)
-        result = measure(recipe, args.repeats, args.threads, args.seconds)
-        (out / "results" / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        kept = out / "results" / f"{name}.json"
+        if args.reuse and kept.is_file() and "error" not in json.loads(kept.read_text()):
+            result = json.loads(kept.read_text())
+        else:
+            print(f"measuring {name} ...", file=sys.stderr, flush=True)
+            result = measure(recipe, args.repeats, args.threads, args.seconds, memory=not args.no_memory)
+            kept.write_text(json.dumps(result, indent=2) + "\n")
         rows.append(row_for(name, result))
         print(f"  {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     import platform
@@ -187,7 +196,7 @@ def main(argv=None) -> int:
 
     meta = {
         "command": "python benchmarks/complexity/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} cores visible",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "torch": torch.__version__,
         "threads": args.threads,
         "repeats": args.repeats,
