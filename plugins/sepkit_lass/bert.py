@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from sepkit.errors import SepkitError
+from sepkit.hf_local import load_local, local_dir
 from sepkit.interfaces import TASKS, TextEmbedding, TextEncoder
 
 POOLINGS = ("cls", "pooler", "mean")
@@ -81,13 +82,7 @@ class BertTextEncoder(TextEncoder):
 
     @staticmethod
     def _check_dir(path: str, key: str) -> Path:
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise SepkitError(
-                f"bert: {key} {folder} is not a directory; give a local copy of the model in the Hugging Face "
-                "layout (e.g. prajjwal1/bert-mini: config.json, model weights, vocab.txt)"
-            )
-        return folder
+        return local_dir(path, key, "bert", "prajjwal1/bert-mini: config.json, model weights, vocab.txt")
 
     def _load_model(self, config: BertConfig):
         from transformers import BertConfig as HFBertConfig
@@ -106,11 +101,12 @@ class BertTextEncoder(TextEncoder):
             )
             return BertModel(hf, add_pooling_layer=pooler)
         folder = self._check_dir(config.model_dir, "model_dir")
-        try:
-            return BertModel.from_pretrained(str(folder), local_files_only=True, add_pooling_layer=pooler, **dropout)
-        except (OSError, ValueError) as exc:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise SepkitError(f"bert: no usable BERT model in {folder}: {first}") from None
+        return load_local(
+            lambda path: BertModel.from_pretrained(path, local_files_only=True, add_pooling_layer=pooler, **dropout),
+            folder,
+            "bert",
+            "BERT model",
+        )
 
     def _load_tokenizer(self, config: BertConfig):
         from transformers import AutoTokenizer
@@ -121,11 +117,9 @@ class BertTextEncoder(TextEncoder):
 
             return standin_tokenizer()
         folder = self._check_dir(source, "tokenizer_dir" if config.tokenizer_dir else "model_dir")
-        try:
-            return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise SepkitError(f"bert: no usable tokenizer in {folder}: {first}") from None
+        return load_local(
+            lambda path: AutoTokenizer.from_pretrained(path, local_files_only=True), folder, "bert", "tokenizer"
+        )
 
     @property
     def device(self) -> torch.device:

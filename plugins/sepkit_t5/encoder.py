@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from sepkit.errors import SepkitError
+from sepkit.hf_local import load_local, local_dir
 from sepkit.interfaces import TASKS, TextEmbedding, TextEncoder
 
 
@@ -69,13 +70,7 @@ class FlanT5TextEncoder(TextEncoder):
 
     @staticmethod
     def _check_dir(path: str, key: str) -> Path:
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise SepkitError(
-                f"flan-t5: {key} {folder} is not a directory; give a local copy of the model in the Hugging Face "
-                "layout (e.g. google/flan-t5-base: config.json, model.safetensors, tokenizer files)"
-            )
-        return folder
+        return local_dir(path, key, "flan-t5", "google/flan-t5-base: config.json, model.safetensors, tokenizer files")
 
     def _load_model(self, config: FlanT5Config):
         from transformers import T5Config, T5EncoderModel
@@ -94,11 +89,9 @@ class FlanT5TextEncoder(TextEncoder):
             )
             return T5EncoderModel(t5)
         folder = self._check_dir(config.model_dir, "model_dir")
-        try:
-            return T5EncoderModel.from_pretrained(str(folder), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise SepkitError(f"flan-t5: no usable T5 model in {folder}: {first}") from None
+        return load_local(
+            lambda path: T5EncoderModel.from_pretrained(path, local_files_only=True), folder, "flan-t5", "T5 model"
+        )
 
     def _load_tokenizer(self, config: FlanT5Config):
         from transformers import AutoTokenizer
@@ -109,11 +102,9 @@ class FlanT5TextEncoder(TextEncoder):
 
             return standin_tokenizer()
         folder = self._check_dir(source, "tokenizer_dir" if config.tokenizer_dir else "model_dir")
-        try:
-            return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise SepkitError(f"flan-t5: no usable tokenizer in {folder}: {first}") from None
+        return load_local(
+            lambda path: AutoTokenizer.from_pretrained(path, local_files_only=True), folder, "flan-t5", "tokenizer"
+        )
 
     @property
     def device(self) -> torch.device:
