@@ -12,14 +12,16 @@ Each step has two phases (``optimizer_names``):
 1. "discriminator": the multi-scale mel discriminator on the batch audio (real) and the codec's
    reconstruction (computed without gradients), LSGAN loss.
 2. "generator": the codec's losses, as TF-Codec's stage-2 training weighs them:
-   1.0 x power-compressed spectral MSE + 0.25 x multi-window mel L1 + VQ codebook (1.0) and
-   commitment (0.25) losses, and from step ``adversarial_start`` on 0.001 x LSGAN generator loss
+   1.0 x power-compressed spectral MSE + 0.25 x multi-window mel L1 + the VQ commitment loss
+   (0.25; the codebooks follow moving averages, see ``quantizer``, so the codebook loss is 0), and from step ``adversarial_start`` on 0.001 x LSGAN generator loss
    + 0.1 x discriminator feature matching.
 
 Batches are the engine's usual ones; the audio trained on is ``audio: target`` (the single
 sources), ``mixture`` or ``both`` (stacked). Validation reconstructs the audio in eval mode and
 reports per example ``loss`` (the reconstruction part of the generator loss), ``mel_distance``
-(mean |log10 mel| difference, 80 mels at 1024 / 256), ``si_sdr`` (dB) and ``lsd`` (dB).
+(mean |log10 mel| difference, 80 mels at 1024 / 256), ``si_sdr`` (dB), ``lsd`` (dB) and
+``code_usage`` (the fraction of each group's codes the example uses, averaged over groups; a
+collapsed codebook shows as a value near 1 / codebook_size).
 
 Checkpoints hold ``codec.*`` (the ``tfcodec`` component) and ``discriminator.*``; the ``tfcodec``
 codec reads such a ``best.ckpt`` through its ``checkpoint:`` key and drops the discriminator.
@@ -69,7 +71,7 @@ class TFCodecSystem(System):
 
     Config = TFCodecTrainingConfig
     optimizer_names = ("discriminator", "generator")
-    validation_metrics = ("loss", "mel_distance", "si_sdr", "lsd")
+    validation_metrics = ("loss", "mel_distance", "si_sdr", "lsd", "code_usage")
 
     def __init__(self, config: TFCodecTrainingConfig, recipe: Any, train: TrainConfig, registry: Any = None) -> None:
         super().__init__(config, recipe, train, registry)
@@ -165,6 +167,9 @@ class TFCodecSystem(System):
             "mel_distance": mel_distance(estimate, wave, mask),
             "si_sdr": si_sdr(estimate, wave, lengths),
             "lsd": lsd(estimate, wave, mask),
+            "code_usage": torch.stack(
+                [self.codec.net.quantizer.usage(frames.codes[i : i + 1]).mean() for i in range(wave.shape[0])]
+            ),
         }
         rows = batch["lengths"].shape[0]
         if self.config.audio == "both":  # the mean of the mixture's and the target's row

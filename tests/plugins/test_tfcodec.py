@@ -151,7 +151,7 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch():
     system.eval()
     with torch.no_grad():
         metrics = system.validation_step(batch)
-    assert set(metrics) == {"loss", "mel_distance", "si_sdr", "lsd"}
+    assert set(metrics) == {"loss", "mel_distance", "si_sdr", "lsd", "code_usage"}
     assert all(v.shape == (2,) and bool(torch.isfinite(v).all()) for v in metrics.values())
 
 
@@ -162,3 +162,29 @@ def test_system_state_is_codec_and_discriminator_and_needs_a_tfcodec():
     assert system.optimizer_names == ("discriminator", "generator")
     with pytest.raises(SepkitError, match="model.codec"):
         _system(["model.codec={name: mulaw}"])
+
+
+def test_quantizer_initialises_from_data_and_restarts_dead_codes():
+    from sepkit_tfcodec.quantizer import GroupVectorQuantizer
+
+    torch.manual_seed(0)
+    vq = GroupVectorQuantizer(latent_dim=8, groups=2, codebook_size=16, combine=2, decay=0.9, dead_code_threshold=0.2)
+    latents = 5.0 + torch.randn(4, 8, 64)  # far from the uniform [-1, 1] initial codebooks
+    vq.train()
+    with torch.enable_grad():
+        first = vq(latents.requires_grad_())
+    assert bool(vq.initialized)
+    assert float(vq.usage(first.codes).min()) > 0.5  # data initialisation: codes spread over the batch
+    # a code that stops being used is replaced by a batch vector once its average use decays
+    vq.codebooks.data[0, 3] = -100.0
+    vq.cluster_size[0, 3] = 1.0
+    with torch.enable_grad():
+        for _ in range(30):
+            vq(latents)
+    assert float(vq.codebooks[0, 3].min()) > -50.0
+    assert first.codebook_loss.item() == 0.0 and first.commitment_loss.item() > 0.0
+    vq.eval()
+    before = vq.codebooks.clone()
+    with torch.no_grad():
+        vq(latents)
+    assert torch.equal(before, vq.codebooks)  # no updates outside training
