@@ -7,7 +7,9 @@ The run folder holds::
 
     recipe.yaml                 the resolved recipe (data paths made absolute)
     metrics.jsonl               one JSON per event: {"step", "split": "train"|"val", losses/metrics,
-                                "lr", "examples_per_s", "seconds"}
+                                "lr", "examples_per_s", "seconds", "cpu_seconds"}
+                                (seconds: wall time in training steps; cpu_seconds: this process's CPU
+                                time in them, all threads; both summed over resumes, validation excluded)
     checkpoints/last.ckpt       everything needed to resume (weights, optimizers, schedulers, EMA,
                                 GradScaler, RNG states of every rank, data position, best so far)
     checkpoints/step-<N>.ckpt   the same every train.ckpt_every steps (train.keep most recent kept)
@@ -216,7 +218,7 @@ class Trainer:
         self.device_name = device or self.cfg.device
         self.resume, self.init_from, self.registry, self.progress = resume, init_from, registry, progress
         self.recipe_dict = absolute_data_paths(recipe.to_container(), recipe.base_dir)
-        self.step, self.seconds, self.best = 0, 0.0, None
+        self.step, self.seconds, self.cpu_seconds, self.best = 0, 0.0, 0.0, None
         self.dist = DistInfo()
         self._ready = False
 
@@ -332,6 +334,7 @@ class Trainer:
             self.ema.load_state_dict(payload["ema"])
         self.step = int(payload["step"])
         self.seconds = float(payload.get("seconds", 0.0))
+        self.cpu_seconds = float(payload.get("cpu_seconds", 0.0))
         self.best = payload.get("best")
         self.stream.load_state_dict(payload["data"])
         states = payload["rng"]
@@ -363,7 +366,7 @@ class Trainer:
         window = {"sums": {}, "steps": 0, "examples": 0, "seconds": 0.0}
         last_log: dict = {}
         while self.step < cfg.steps:
-            t_step = time.perf_counter()
+            t_step, cpu_step = time.perf_counter(), time.process_time()
             micro = [self.stream.next() for _ in range(cfg.grad_accum)]
             if cfg.debug:
                 self._log_ids(micro)
@@ -371,6 +374,7 @@ class Trainer:
             self.step += 1
             took = time.perf_counter() - t_step
             self.seconds += took
+            self.cpu_seconds += time.process_time() - cpu_step
             window["seconds"] += took
             session_examples += examples
             for k, v in logs.items():
@@ -456,6 +460,7 @@ class Trainer:
         record = {"step": self.step, "split": "train", **{k: v / scale for k, v in sums.items()}}
         record["examples_per_s"] = window["examples"] * self.dist.world_size / elapsed
         record["seconds"] = self.seconds
+        record["cpu_seconds"] = self.cpu_seconds
         self._write_metrics(record)
         shown = {k: f"{v:.4g}" for k, v in record.items() if k.endswith("loss")}
         bar.set_postfix({**shown, "ex/s": f"{record['examples_per_s']:.1f}"}, refresh=False)
@@ -516,7 +521,7 @@ class Trainer:
         self.system.train()
         totals = all_reduce_sum({**sums, "_count": count}, self.dist, self.device)
         metrics = {k: totals[k] / max(totals["_count"], 1) for k in names}
-        self._write_metrics({"step": self.step, "split": "val", **metrics, "seconds": self.seconds})
+        self._write_metrics({"step": self.step, "split": "val", **metrics, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds})
         value = metrics[self.cfg.val_metric]
         better = self.best is None or (
             value < self.best["value"] if self.val_mode == "min" else value > self.best["value"]
@@ -550,6 +555,7 @@ class Trainer:
                 "data": self.stream.state_dict(),
                 "best": self.best,
                 "seconds": self.seconds,
+                "cpu_seconds": self.cpu_seconds,
                 "world_size": self.dist.world_size,
             }
             args = (self.recipe_dict, self.system.checkpoint_state(), self.system.plugin_versions())

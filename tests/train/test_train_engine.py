@@ -52,8 +52,10 @@ def test_run_folder_layout(trained, corpus):
     saved = (out / "recipe.yaml").read_text()
     assert str(corpus["train"]) in saved  # data paths made absolute
     first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
-    assert {"step", "split", "loss", "lr", "examples_per_s", "seconds"} <= set(first)
+    assert {"step", "split", "loss", "lr", "examples_per_s", "seconds", "cpu_seconds"} <= set(first)
+    assert 0 < first["cpu_seconds"] and 0 < first["seconds"]
     last = load_checkpoint(out / "checkpoints" / "last.ckpt")
+    assert last["cpu_seconds"] >= first["cpu_seconds"]
     assert last["step"] == 60 and set(last["optimizers"]) == {"main"} and last["data"] == {"epoch": 14, "position": 4}
     assert {"rng", "schedulers", "best", "sepkit_version", "plugins", "recipe"} <= set(last)
 
