@@ -296,3 +296,23 @@ def test_a_model_error_inside_a_batch_fails_only_its_example(tmp_path, monkeypat
         ("tiny-test-002", "remove"): "RuntimeError: model blew up on the wind",
     }
     assert [r["n"] for r in results["rows"]] == [4, 2] and [r["failed"] for r in results["rows"]] == [0, 2]
+
+
+def test_fingerprint_covers_component_checkpoint_files(tmp_path):
+    """A component file retrained in place (same path, new bytes) must not reuse cached results."""
+    from sepkit.benchmark.systems import load_system
+    from sepkit.plugins import get_registry
+
+    weights = tmp_path / "codec.pt"
+    weights.write_bytes(b"first")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: fp\nmodel:\n  text_encoder: {name: minilm}\n  audio_encoder: {name: stft}\n"
+        "  separator: {name: mask-net, checkpoint: codec.pt}\n  decoder: {name: istft}\n"
+    )
+    first = load_system(str(recipe), get_registry())
+    assert list(first.component_checkpoints) == ["model.separator.checkpoint"]
+    weights.write_bytes(b"second")
+    second = load_system(str(recipe), get_registry())
+    assert first.fingerprint({}) != second.fingerprint({})
+    assert second.fingerprint({}) == load_system(str(recipe), get_registry()).fingerprint({})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -27,10 +27,20 @@ class System:
     recipe: Recipe
     checkpoint: Optional[Path]  # None: untrained weights
     checkpoint_sha256: Optional[str]
+    # "model.decoder.codec.checkpoint" -> sha256 of each component weights file the recipe names
+    component_checkpoints: dict[str, str] = field(default_factory=dict)
 
     def fingerprint(self, inference: dict) -> str:
-        """sha256 of what decides this system's outputs: resolved recipe, weights, inference settings."""
-        payload = {"recipe": self.recipe.to_container(), "checkpoint": self.checkpoint_sha256, "inference": inference}
+        """sha256 of what decides this system's outputs: resolved recipe, weights (the pipeline
+        checkpoint and every component ``checkpoint:`` file), inference settings. A retrained
+        component file at the same path therefore gets a fresh cache."""
+        payload = {
+            "recipe": self.recipe.to_container(),
+            "checkpoint": self.checkpoint_sha256,
+            "inference": inference,
+        }
+        if self.component_checkpoints:
+            payload["component_checkpoints"] = self.component_checkpoints
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def describe(self) -> dict:
@@ -63,6 +73,22 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def component_checkpoints(tree, where: str = "model") -> dict[str, str]:
+    """Dotted key -> sha256 of every ``checkpoint:`` value under ``tree`` that is an existing file."""
+    found: dict[str, str] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            path = f"{where}.{key}"
+            if key == "checkpoint" and isinstance(value, str) and Path(value).expanduser().is_file():
+                found[path] = _sha256(Path(value).expanduser())
+            else:
+                found.update(component_checkpoints(value, path))
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            found.update(component_checkpoints(value, f"{where}.{index}"))
+    return found
+
+
 def load_system(spec: str, registry) -> System:
     """Read the recipe, check its component names and that the checkpoint exists (nothing is built)."""
     from sepkit.recipe import check_component_names, load_recipe
@@ -80,6 +106,7 @@ def load_system(spec: str, registry) -> System:
         recipe=recipe,
         checkpoint=checkpoint,
         checkpoint_sha256=_sha256(checkpoint) if checkpoint else None,
+        component_checkpoints=component_checkpoints(recipe.to_container().get("model")),
     )
 
 
