@@ -15,7 +15,8 @@ Lookahead: see ``model`` (559 samples, about 35 ms). 7.63 M parameters at full s
 ``checkpoint``: a sepkit checkpoint of the ``tfcodec`` training system (its ``codec.*`` weights
 are taken and its ``discriminator.*`` weights dropped) or a bare ``torch.save`` of this
 component's state dict; read with ``torch.load(weights_only=True)``. Missing or unexpected keys
-are named in the error.
+are named in the error; only the quantiser's moving-average statistics may be absent (inference-only
+files, see ``quantizer.add_training_statistics``).
 """
 
 from __future__ import annotations
@@ -125,5 +126,8 @@ def codec_state_dict(state: dict[str, Tensor], where: str) -> dict[str, Tensor]:
 def load_codec_weights(codec: TFCodec, path: str | Path) -> None:
     from sepkit.checkpoint import load_state_dict_checked
 
+    from .quantizer import add_training_statistics
+
     where = f"tfcodec checkpoint {Path(path).expanduser()}"
-    load_state_dict_checked(codec, codec_state_dict(read_state_dict(path), where), where)
+    state = add_training_statistics(codec_state_dict(read_state_dict(path), where), "net.quantizer.")
+    load_state_dict_checked(codec, state, where)

@@ -42,6 +42,24 @@ class Quantized:
     commitment_loss: Tensor
 
 
+TRAINING_STATISTICS = ("cluster_size", "embed_sum", "initialized")
+
+
+def add_training_statistics(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """Fill the moving-average statistics of a quantiser at ``prefix`` (e.g. ``net.quantizer.``) into
+    ``state`` when it has the codebooks but not them (a checkpoint shipped for inference only, or
+    one written before the codebooks were moving averages): ``embed_sum`` = the codebooks,
+    ``cluster_size`` = 1, ``initialized`` = True, so training further restarts the averages there."""
+    books = state.get(prefix + "codebooks")
+    if books is None or all(prefix + k in state for k in TRAINING_STATISTICS):
+        return state
+    state = dict(state)
+    state.setdefault(prefix + "embed_sum", books.clone())
+    state.setdefault(prefix + "cluster_size", torch.ones(books.shape[:2], dtype=books.dtype))
+    state.setdefault(prefix + "initialized", torch.tensor(True))
+    return state
+
+
 class GroupVectorQuantizer(nn.Module):
     """latents float [B, latent_dim, N] (N a multiple of ``combine``) <-> codes long [B, groups, N / combine].
 

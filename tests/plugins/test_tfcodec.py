@@ -188,3 +188,16 @@ def test_quantizer_initialises_from_data_and_restarts_dead_codes():
     with torch.no_grad():
         vq(latents)
     assert torch.equal(before, vq.codebooks)  # no updates outside training
+
+
+def test_a_file_without_the_quantiser_statistics_loads_and_other_missing_keys_are_errors(tmp_path):
+    codec = build()
+    state = {k: v for k, v in codec.state_dict().items() if not k.endswith(("cluster_size", "embed_sum", "initialized"))}
+    torch.save(state, tmp_path / "inference_only.pt")
+    loaded = build(checkpoint=str(tmp_path / "inference_only.pt"))
+    assert torch.equal(loaded.net.quantizer.codebooks, codec.net.quantizer.codebooks)
+    assert bool(loaded.net.quantizer.initialized)
+    del state["net.to_latent.weight"]
+    torch.save(state, tmp_path / "broken.pt")
+    with pytest.raises(SepkitError, match="missing keys.*net.to_latent.weight"):
+        build(checkpoint=str(tmp_path / "broken.pt"))
