@@ -51,6 +51,7 @@ CHECKPOINT_PREFIX = "decoder."
 class CodecARConfig:
     codec: dict[str, Any] = field(default_factory=lambda: {"name": "tfcodec"})  # any registered codec's section
     checkpoint: Optional[str] = None  # a sepkit checkpoint holding decoder.* weights (the codec-ar system writes one)
+    representation: str = REPRESENTATION  # what the features are (the CLAP-patch ablation: clap_patches)
     input_dim: int = 768  # width of the features (AudioMAE: 768)
     frame_rate: float = 50.0  # feature tokens per second (AudioMAE: 8 mel patches per 160 ms step)
     mel_patches: int = 8  # tokens per time step of the time-major patch grid
@@ -87,6 +88,7 @@ class CodecARDecoder(Decoder):
                 raise SepkitError(f"codec-ar: {key} must be at least 1, got {getattr(c, key)}")
         if c.frame_rate <= 0 or c.max_seconds <= 0 or c.temperature <= 0:
             raise SepkitError("codec-ar: frame_rate, max_seconds and temperature must be > 0")
+        self.consumes = c.representation
         self.codec = build_codec(c.codec, "decoder.codec")
         self.sample_rate = int(self.codec.sample_rate)
         self.input_dim = c.input_dim
