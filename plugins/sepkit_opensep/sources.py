@@ -5,7 +5,7 @@ validation allows only the separation kinds under ``model:``; sections under ``m
 / ``model.source_parser`` are read too, should the core ever allow them)::
 
     eval:
-      captioner: {name: tagger-captioner, checkpoint: ../../runs/mini-opensep-tagger/checkpoints/best.ckpt}
+      captioner: {name: tagger-captioner, checkpoint: opensep_tagger.ckpt}
       source_parser: {name: table-parser, table: opensep_properties.yml}
 
 Relative ``checkpoint`` / ``table`` / ``model_dir`` paths that exist beside the recipe are read
