@@ -19,7 +19,7 @@ SHIPPED = sorted(
 
 
 def test_the_trained_mini_systems_are_all_here():
-    assert {"mini/audiosep", "mini/hsm_tss", "mini/hsm_tss_ours_local", "mini/lass", "mini/sgn", "mini/opensep"} <= set(SHIPPED)
+    assert {"mini/audiosep", "mini/hsm_tss", "mini/hsm_tss_ours_local", "mini/lass", "mini/sgn", "mini/opensep", "mini/hybrid_sep"} <= set(SHIPPED)
 
 
 @pytest.mark.slow
