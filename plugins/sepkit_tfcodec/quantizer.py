@@ -63,7 +63,8 @@ def add_training_statistics(state: dict[str, Tensor], prefix: str) -> dict[str, 
 class GroupVectorQuantizer(nn.Module):
     """latents float [B, latent_dim, N] (N a multiple of ``combine``) <-> codes long [B, groups, N / combine].
 
-    ``codebooks`` [G, K, code_dim] (a parameter with ``requires_grad=False``). Buffers: ``cluster_size`` [G, K] and ``embed_sum`` [G, K, code_dim]
+    ``codebooks`` [G, K, code_dim] (a parameter with ``requires_grad=False``). Buffers: ``cluster_size``
+    [G, K] and ``embed_sum`` [G, K, code_dim]
     (the moving averages), ``initialized`` (bool, set after the data initialisation).
     """
 

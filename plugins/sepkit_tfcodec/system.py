@@ -13,7 +13,8 @@ Each step has two phases (``optimizer_names``):
    reconstruction (computed without gradients), LSGAN loss.
 2. "generator": the codec's losses, as TF-Codec's stage-2 training weighs them:
    1.0 x power-compressed spectral MSE + 0.25 x multi-window mel L1 + the VQ commitment loss
-   (0.25; the codebooks follow moving averages, see ``quantizer``, so the codebook loss is 0), and from step ``adversarial_start`` on 0.001 x LSGAN generator loss
+   (0.25; the codebooks follow moving averages, see ``quantizer``, so the codebook loss is 0),
+   and from step ``adversarial_start`` on 0.001 x LSGAN generator loss
    + 0.1 x discriminator feature matching.
 
 Batches are the engine's usual ones; the audio trained on is ``audio: target`` (the single

@@ -521,7 +521,9 @@ class Trainer:
         self.system.train()
         totals = all_reduce_sum({**sums, "_count": count}, self.dist, self.device)
         metrics = {k: totals[k] / max(totals["_count"], 1) for k in names}
-        self._write_metrics({"step": self.step, "split": "val", **metrics, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds})
+        self._write_metrics(
+            {"step": self.step, "split": "val", **metrics, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds}
+        )
         value = metrics[self.cfg.val_metric]
         better = self.best is None or (
             value < self.best["value"] if self.val_mode == "min" else value > self.best["value"]

@@ -192,7 +192,8 @@ def test_quantizer_initialises_from_data_and_restarts_dead_codes():
 
 def test_a_file_without_the_quantiser_statistics_loads_and_other_missing_keys_are_errors(tmp_path):
     codec = build()
-    state = {k: v for k, v in codec.state_dict().items() if not k.endswith(("cluster_size", "embed_sum", "initialized"))}
+    statistics = ("cluster_size", "embed_sum", "initialized")
+    state = {k: v for k, v in codec.state_dict().items() if not k.endswith(statistics)}
     torch.save(state, tmp_path / "inference_only.pt")
     loaded = build(checkpoint=str(tmp_path / "inference_only.pt"))
     assert torch.equal(loaded.net.quantizer.codebooks, codec.net.quantizer.codebooks)
