@@ -28,6 +28,7 @@ from sepkit.instructions import TASKS, Instruction, InstructionParser, RuleBased
 from sepkit.interfaces import AudioEncoder, Decoder, Separator, TextEncoder
 from sepkit.recipe import InferenceSettings, Recipe, resolve_components
 from sepkit.task_tokens import append_task_tokens
+from sepkit.waveforms import fit_length
 
 STORED_KINDS = ("text_encoder", "audio_encoder", "separator", "decoder")
 
@@ -232,7 +233,7 @@ class SeparationPipeline(nn.Module):
         wave = self.decoder.decode(target, num_samples=num_samples).float()
         if self.decoder.sample_rate != self.sample_rate:
             wave = AF.resample(wave, self.decoder.sample_rate, self.sample_rate)
-        return _fit_length(wave, mixture.shape[-1])
+        return fit_length(wave, mixture.shape[-1])
 
     # --- inference ---------------------------------------------------------------
     def separate(
@@ -269,7 +270,7 @@ class SeparationPipeline(nn.Module):
             mine = torch.stack([r for r, o in zip(result, owners) if o == i]).float().cpu()
             if int(sr) != self.sample_rate:
                 mine = AF.resample(mine, self.sample_rate, int(sr))
-            outputs.append(_fit_length(mine, torch.as_tensor(wave).shape[-1]))
+            outputs.append(fit_length(mine, torch.as_tensor(wave).shape[-1]))
         return outputs
 
     def _run_instructions(self, rows: list[Tensor], instructions: list[Instruction], progress: bool) -> list[Tensor]:
@@ -306,17 +307,10 @@ class SeparationPipeline(nn.Module):
             estimate = estimate * (
                 torch.arange(batch.shape[-1], device=batch.device)[None] < batch_lengths.to(batch.device)[:, None]
             )
-            outputs.append(_fit_length(estimate.float(), chunk if len(chunks) > 1 else batch.shape[-1]))
+            outputs.append(fit_length(estimate.float(), chunk if len(chunks) > 1 else batch.shape[-1]))
         width = max(o.shape[-1] for o in outputs)
-        stacked = torch.cat([_fit_length(o, width) for o in outputs])
+        stacked = torch.cat([fit_length(o, width) for o in outputs])
         return overlap_add(stacked, chunks, lengths, overlap)
-
-
-def _fit_length(wave: Tensor, length: int) -> Tensor:
-    """Trim or zero-pad the last axis of ``wave`` to ``length``."""
-    if wave.shape[-1] >= length:
-        return wave[..., :length]
-    return torch.nn.functional.pad(wave, (0, length - wave.shape[-1]))
 
 
 def _progress(iterable, description: str, enabled: bool):

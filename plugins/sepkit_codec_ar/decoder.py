@@ -37,6 +37,7 @@ from torch import Tensor
 
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Decoder
+from sepkit.waveforms import keep_valid_duration
 
 from .codec import build_codec
 from .generation import SAMPLINGS, generate
@@ -181,16 +182,7 @@ class CodecARDecoder(Decoder):
         """features [B, N, input_dim] -> wave float [B, T] at ``sample_rate`` (codec's), zero past each row's end."""
         codes = self.generate_codes(features)
         wave = self.codec.decode(codes).float()
-        seconds = features.lengths.to(wave.device).double() / float(features.frame_rate)
-        valid = torch.round(seconds * self.sample_rate).long()
-        wave = wave * (torch.arange(wave.shape[-1], device=wave.device)[None] < valid[:, None])
-        if num_samples is not None:
-            wave = (
-                wave[..., :num_samples]
-                if wave.shape[-1] >= num_samples
-                else torch.nn.functional.pad(wave, (0, num_samples - wave.shape[-1]))
-            )
-        return wave
+        return keep_valid_duration(wave, features.lengths, features.frame_rate, self.sample_rate, num_samples)
 
 
 def _ceil(x: float) -> int:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Decoder
+from sepkit.waveforms import keep_valid_duration
 
 from .codec_space import REPRESENTATION, CodecSpace, nearest_codes
 
@@ -60,13 +60,4 @@ class CodecLatentDecoder(CodecSpace, Decoder):
     def decode(self, features: AudioFeatures, num_samples: Optional[int] = None) -> Tensor:
         """features [B, F, input_dim] -> wave float [B, T] at ``sample_rate``, zero past each row's end."""
         wave = self.codec.decode(self.codes(features)).float()
-        seconds = features.lengths.to(wave.device).double() / float(features.frame_rate)
-        valid = torch.round(seconds * self.sample_rate).long()
-        wave = wave * (torch.arange(wave.shape[-1], device=wave.device)[None] < valid[:, None])
-        if num_samples is not None:
-            wave = (
-                wave[..., :num_samples]
-                if wave.shape[-1] >= num_samples
-                else F.pad(wave, (0, num_samples - wave.shape[-1]))
-            )
-        return wave
+        return keep_valid_duration(wave, features.lengths, features.frame_rate, self.sample_rate, num_samples)
