@@ -3,6 +3,8 @@ end (and its ablations), the conditional denoiser, the MS-STFT discriminator, th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
@@ -10,6 +12,8 @@ import yaml
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, TextEmbedding
 from sepkit.plugins import get_registry
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 torch.set_num_threads(1)
 
@@ -268,3 +272,28 @@ def test_act_system_losses_finite_on_a_tiny_batch(act_system):
     assert all(not p.requires_grad for p in sep.beats.parameters())
     metrics = system.validation_step(batch)
     assert set(metrics) >= {"loss", "si_sdr", "si_sdri"} and metrics["loss"].shape == (2,)
+
+
+def test_the_44k_recipe_resolves_and_its_settings_separate_at_44k():
+    """recipes/hybrid_sep_44k.yaml (full band); its rate settings run on the mini widths at 44.1 kHz."""
+    from sepkit.pipeline import SeparationPipeline
+    from sepkit.recipe import load_recipe, resolve_components
+
+    full = load_recipe(str(REPO_ROOT / "recipes" / "hybrid_sep_44k.yaml"))
+    resolve_components(full, get_registry())
+    assert full.section("audio_encoder").sample_rate == 44100 and full.section("audio_encoder").hop == 441
+    overrides = [
+        "checkpoint=null",
+        "model.audio_encoder.sample_rate=44100",
+        "model.audio_encoder.hop=441",
+        "model.separator.fe_n_fft=1024",
+        "model.separator.fe_hop=882",
+        "model.separator.band_n_fft=128",
+        "model.separator.band_hop=64",
+    ]
+    pipeline = SeparationPipeline.from_recipe(load_recipe("mini/hybrid_sep", overrides)).eval()
+    assert pipeline.sample_rate == 44100
+    mixture = 0.1 * torch.randn(1, 44100, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        (out,) = pipeline.separate([mixture], [44100], "extract a dog barking")
+    assert out.shape == mixture.shape and bool(torch.isfinite(out).all())
