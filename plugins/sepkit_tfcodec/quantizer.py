@@ -10,7 +10,7 @@ Training keeps the codebooks alive the way EnCodec's quantiser does (Defossez et
 van den Oord et al. 2017 for the EMA form), where TF-Codec uses Gumbel-softmax over distances:
 
 - the codebooks are buffers updated as exponential moving averages (``decay``) of the encoder
-  vectors assigned to each code, not by gradients (``codebook_loss`` is 0);
+  vectors assigned to each code, not by gradients (so there is no codebook loss);
 - on the first training batch every codebook is set to randomly drawn encoder vectors of that
   batch (data initialisation);
 - a code whose moving-average use falls below ``dead_code_threshold`` (assignments per step) is
@@ -33,12 +33,11 @@ from torch import Tensor, nn
 class Quantized:
     """quantized float [B, latent_dim, N] (straight-through), codes long [B, G, N / combine],
     embeddings float [B, N / combine, G * code_dim] (the chosen code vectors),
-    codebook_loss / commitment_loss: scalar tensors (codebook_loss is 0: the codebooks are EMA buffers)."""
+    commitment_loss: scalar tensor (no codebook loss: the codebooks are moving averages)."""
 
     quantized: Tensor
     codes: Tensor
     embeddings: Tensor
-    codebook_loss: Tensor
     commitment_loss: Tensor
 
 
@@ -167,7 +166,6 @@ class GroupVectorQuantizer(nn.Module):
             quantized=self._ungroup(straight),
             codes=codes,
             embeddings=chosen.flatten(2),
-            codebook_loss=x.new_zeros(()),
             commitment_loss=commitment_loss,
         )
 

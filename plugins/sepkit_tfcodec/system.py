@@ -56,7 +56,6 @@ class TFCodecTrainingConfig:
     audio: str = "target"  # batch audio to code: target | mixture | both
     spectral_loss_weight: float = 1.0  # power-compressed STFT MSE
     mel_loss_weight: float = 0.25  # multi-window mel L1
-    codebook_loss_weight: float = 1.0
     commitment_loss_weight: float = 0.25
     adversarial_weight: float = 0.001  # LSGAN generator loss
     feature_matching_weight: float = 0.1
@@ -135,13 +134,11 @@ class TFCodecSystem(System):
         out = {
             "spectral": rec["spectral"].mean(),
             "mel": rec["mel"].mean(),
-            "codebook": q.codebook_loss,
             "commitment": q.commitment_loss,
         }
         loss = (
             c.spectral_loss_weight * out["spectral"]
             + c.mel_loss_weight * out["mel"]
-            + c.codebook_loss_weight * out["codebook"]
             + c.commitment_loss_weight * out["commitment"]
         )
         if step >= c.adversarial_start and (c.adversarial_weight or c.feature_matching_weight):

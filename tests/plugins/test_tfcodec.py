@@ -182,7 +182,7 @@ def test_quantizer_initialises_from_data_and_restarts_dead_codes():
         for _ in range(30):
             vq(latents)
     assert float(vq.codebooks[0, 3].min()) > -50.0
-    assert first.codebook_loss.item() == 0.0 and first.commitment_loss.item() > 0.0
+    assert first.commitment_loss.item() > 0.0
     vq.eval()
     before = vq.codebooks.clone()
     with torch.no_grad():
