@@ -65,3 +65,18 @@ def make_wav(path, seconds: float = 0.5, sample_rate: int = 16000, channels: int
 def write_wav():
     """``write_wav(path, seconds=0.5, sample_rate=16000, channels=1, subtype=None, seed=0) -> path``."""
     return make_wav
+
+
+def _register_hypothesis_profiles() -> None:
+    """Property-based tests stay fast and, in CI, derandomized (the same examples every run)."""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:  # hypothesis is a test extra; tests that need it import it themselves
+        return
+    common = dict(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("sepkit", **common)
+    settings.register_profile("ci", derandomize=True, database=None, **common)
+    settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "sepkit"))
+
+
+_register_hypothesis_profiles()
