@@ -34,18 +34,10 @@ CLAP_PARTS = ("text_branch.", "audio_branch.", "text_projection.", "audio_projec
 
 
 def read_weights_file(path: str | Path) -> object:
-    """``torch.load(path, weights_only=True)``; ``SepkitError`` naming the file if it is absent or unsafe."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise SepkitError(f"CLAP checkpoint {path} not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        raise SepkitError(
-            f"{path} could not be read with torch.load(weights_only=True) ({type(exc).__name__}: {first_line}); "
-            "if you trust the file, re-save its 'state_dict' alone with torch.save and pass that file"
-        ) from None
+    """The contents of ``path`` read safely (torch ``weights_only=True`` or safetensors, told by its bytes)."""
+    from sepkit.checkpoint import read_weights_file as read_safely
+
+    return read_safely(Path(path).expanduser(), "CLAP checkpoint")
 
 
 def _state_dict(payload: object) -> Optional[Mapping]:

@@ -180,27 +180,10 @@ def load_official_state_dict(separator, state_dict: Mapping, where: str = "check
 
 # --- files --------------------------------------------------------------------------
 def read_state_file(path: str | Path) -> Any:
-    """``torch.load(weights_only=True)`` (or safetensors) of ``path``; ``SepkitError`` if it cannot be read safely."""
-    import torch
+    """The contents of ``path`` read safely (torch ``weights_only=True`` or safetensors, told by its bytes)."""
+    from sepkit.checkpoint import read_weights_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise SepkitError(f"official checkpoint {path} not found")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        if "Weights only load failed" not in str(exc):
-            raise SepkitError(f"{path} is not a torch.save file: {type(exc).__name__}") from None
-        raise SepkitError(
-            f"{path} holds pickled Python objects besides tensors, so it cannot be read with "
-            "torch.load(weights_only=True). If you trust the file, extract its weights once: "
-            f"python -c \"import torch; c = torch.load('{path}', map_location='cpu', weights_only=False); "
-            f"torch.save(c.get('state_dict', c), 'weights.pt')\" and pass weights.pt instead"
-        ) from None
+    return read_weights_file(path, "official checkpoint")
 
 
 def _official_state_dict(payload: Any) -> Optional[Mapping]:
