@@ -21,6 +21,8 @@ from sepkit.data.manifest import ClipCache, ClipRecord, clip_from_dict
 from sepkit.data.shards import list_shards
 from sepkit.errors import SepkitError
 
+REWRITE = "rewrite the shards with sepkit data shard"
+
 
 class ShardIndex:
     """Clip records of a folder of shards and where each clip's audio lies in its tar file."""
@@ -48,12 +50,13 @@ class ShardIndex:
                         records[ref] = json.loads(tar.extractfile(member).read().decode("utf-8"))
                     elif ext == "wav":
                         self._audio[ref] = (path, member.offset_data, member.size)
-        except (tarfile.TarError, json.JSONDecodeError) as exc:
+        except (tarfile.TarError, ValueError, RecursionError) as exc:  # bad JSON or UTF-8 raise ValueErrors
             raise SepkitError(f"shard {path} is not readable ({exc}); rewrite it with sepkit data shard") from None
         for ref, record in records.items():
             if ref not in self._audio:
                 raise SepkitError(f"shard {path}: clip {ref!r} has metadata but no .wav member")
-            self.clips.append(clip_from_dict({**record, "path": ref}, where=ref))
+            record = {**record, "path": ref} if isinstance(record, dict) else record
+            self.clips.append(clip_from_dict(record, where=str(path.parent / ref), fix=REWRITE))
 
     def read_bytes(self, ref: str) -> bytes:
         """The WAV bytes of clip ``ref`` ("shard-000000.tar#000012-dog_bark")."""
