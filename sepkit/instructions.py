@@ -124,10 +124,19 @@ _LONGEST_PHRASE = max(len(key) for key in _PHRASES)
 
 _ARTICLES = frozenset({"a", "an", "the", "some", "any"})
 _TOKEN = re.compile(r"[.,;:!?/]|[\w'-]+")
-_CONTEXT = re.compile(
-    r"\b(?:from|in|out of)\s+(?:(?:this|that|these|those|my|our|your)\s+)?"
-    r"(?:mixture|mix|recording|audio|clip|track|song|file|signal|input|sample|excerpt)s?\b"
+# Context that says where the sound is, not what it is: "from the mixture", "in this recording", "out of my mix".
+_CONTEXT_PREPOSITIONS = frozenset({"from", "in"})
+_CONTEXT_DETERMINERS = frozenset({"this", "that", "these", "those", "my", "our", "your"})
+_CONTEXT_NOUNS = frozenset(
+    {"mixture", "mix", "recording", "audio", "clip", "track", "song", "file", "signal", "input", "sample", "excerpt"}
 )
+_SOUND = frozenset({"sound", "sounds"})
+# How much of the user's text an error message quotes.
+_QUOTED_CHARACTERS = 80
+
+
+class InstructionError(SepkitError):
+    """An instruction the parser cannot understand (a ``SepkitError``: the CLI prints it and exits 2)."""
 
 
 @dataclass(frozen=True)
@@ -182,23 +191,21 @@ class RuleBasedInstructionParser(InstructionParser):
     """
 
     def parse(self, text: str) -> list[Instruction]:
-        """Return the instructions in ``text`` in order; raise ``SepkitError`` if there are none."""
+        """Return the instructions in ``text`` in order; raise ``InstructionError`` if there are none."""
         if not isinstance(text, str):
             _fail(f"an instruction must be text, not {type(text).__name__}")
         if not text.strip():
             _fail("the instruction is empty")
-        instructions: list[Instruction] = []
-        for task, verb, items in _segments(_tokenize(text)):
+        instructions: dict[Instruction, None] = {}  # an ordered set: repeats are dropped in linear time
+        for task, verb, items in _segments(_drop_context(_tokenize(text))):
             descriptions = [d for d in (_clean(item) for item in items) if d]
             if not descriptions and verb is not None:
-                _fail(f"{verb!r} in {text!r} is not followed by a sound to {task}")
+                _fail(f"{verb!r} in {_quote(text)} is not followed by a sound to {task}")
             for description in descriptions:
-                instruction = Instruction(task, description)
-                if instruction not in instructions:
-                    instructions.append(instruction)
+                instructions.setdefault(Instruction(task, description))
         if not instructions:
-            _fail(f"no sound is described in {text!r}")
-        return instructions
+            _fail(f"no sound is described in {_quote(text)}")
+        return list(instructions)
 
 
 def describe(instructions: list[Instruction]) -> str:
@@ -210,8 +217,13 @@ def describe(instructions: list[Instruction]) -> str:
     return "; ".join(f"{i.task} {i.description!r}" for i in instructions)
 
 
+def _quote(text: str) -> str:
+    """``text`` for an error message: quoted, escaped onto one line, and shortened if long."""
+    return repr(text if len(text) <= _QUOTED_CHARACTERS else text[: _QUOTED_CHARACTERS - 20] + "...")
+
+
 def _fail(problem: str) -> NoReturn:
-    raise SepkitError(f"cannot understand the instruction: {problem}. Accepted forms: {ACCEPTED_FORMS}")
+    raise InstructionError(f"cannot understand the instruction: {problem}. Accepted forms: {ACCEPTED_FORMS}")
 
 
 def _tokenize(text: str) -> list[str]:
@@ -226,29 +238,84 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
+def _drop_context(tokens: list[str]) -> list[str]:
+    """Drop "from the mixture", "in this recording", "out of my mix", ... (articles anywhere inside).
+
+    Done on the tokens, before verbs are looked for, so that the words around the context are
+    read as they will be in the description ("i from the mix want" is "i want"). Nested context
+    ("in in mix mix") goes too: each context noun closes the context that opened last.
+    """
+    kept: list[str] = []
+    for token in tokens:
+        kept.append(token)
+        if token not in _CONTEXT_NOUNS and not (token.endswith("s") and token[:-1] in _CONTEXT_NOUNS):
+            continue
+        start = _skip_articles(kept, len(kept) - 2)
+        if start >= 0 and kept[start] in _CONTEXT_DETERMINERS:
+            start = _skip_articles(kept, start - 1)
+        if start >= 0 and kept[start] in _CONTEXT_PREPOSITIONS:
+            del kept[start:]
+        elif start >= 1 and kept[start] == "of":
+            out = _skip_articles(kept, start - 1)
+            if out >= 0 and kept[out] == "out":
+                del kept[out:]
+    return kept
+
+
+def _skip_articles(tokens: list[str], index: int) -> int:
+    """The index of the last token at or before ``index`` that is not an article (-1 if none)."""
+    while index >= 0 and tokens[index] in _ARTICLES:
+        index -= 1
+    return index
+
+
+def _phrase_at(tokens: list[str], position: int) -> tuple[str, tuple[str, ...], int]:
+    """The longest phrase starting at ``position``: (kind, its words, tokens it takes).
+
+    Articles inside a phrase are passed over ("i the want" is "i want"), as ``_clean`` drops them
+    from descriptions; otherwise the words of a description could make a phrase when parsed
+    again from ``describe``'s output. Not a phrase: ("word", (token,), 1).
+    """
+    if tokens[position] in _ARTICLES:  # no phrase starts with one
+        return "word", (tokens[position],), 1
+    words: list[str] = []
+    ends: list[int] = []
+    index = position
+    while index < len(tokens) and len(words) < _LONGEST_PHRASE:
+        if words and tokens[index] in _ARTICLES:
+            index += 1
+            continue
+        words.append(tokens[index])
+        index += 1
+        ends.append(index)
+    for length in range(len(words), 0, -1):
+        phrase = tuple(words[:length])
+        if phrase in _PHRASES:
+            return _PHRASES[phrase], phrase, ends[length - 1] - position
+    return "word", (tokens[position],), 1
+
+
 def _segments(tokens: list[str]) -> list[tuple[str, str | None, list[list[str]]]]:
     """Split tokens into ``(task, verb, items)``; the first segment has verb None (bare text)."""
     segments: list[tuple[str, str | None, list[list[str]]]] = [("extract", None, [[]])]
+    has_words = False  # whether the last segment has a word yet
     position = 0
     while position < len(tokens):
-        for length in range(min(_LONGEST_PHRASE, len(tokens) - position), 0, -1):
-            phrase = tuple(tokens[position : position + length])
-            if phrase in _PHRASES:
-                kind = _PHRASES[phrase]
-                break
-        else:
-            phrase, kind = (tokens[position],), "word"
-        position += len(phrase)
+        kind, phrase, taken = _phrase_at(tokens, position)
+        position += taken
         task, verb, items = segments[-1]
-        has_words = any(items)
         if kind == "word":
             items[-1].append(phrase[0])
-        elif kind == "connector":
-            items.append([])
+            has_words = True
+        elif kind in ("connector", "filler"):
+            # A filler ends a description too: "dog please barking" is not the sound "dog barking".
+            if items[-1]:
+                items.append([])
         elif kind in TASKS:
             name = " ".join(phrase)
             if has_words:
                 segments.append((kind, name, [[]]))
+                has_words = False
             elif not (name in _WEAK_MARKERS and verb is not None):
                 # Two verbs in a row ("only remove", "keep everything except"): the later one wins.
                 segments[-1] = (kind, name, [[]])
@@ -256,8 +323,16 @@ def _segments(tokens: list[str]) -> list[tuple[str, str | None, list[list[str]]]
 
 
 def _clean(words: list[str]) -> str:
-    """Drop articles and context words: ["the", "sound", "of", "a", "dog"] -> "dog"."""
-    text = " ".join(word for word in words if word not in _ARTICLES)
-    text = " ".join(_CONTEXT.sub(" ", text).split())
-    text = re.sub(r"^sounds? of ", "", text)
-    return re.sub(r"(?<=\S) sounds?$", "", text)
+    """Drop articles and "sound of": ["the", "sound", "of", "a", "dog"] -> "dog".
+
+    Repeats go too ("sound of sound of dog", "dog sound sound"), so cleaning a clean description
+    changes nothing and ``describe``'s output parses back to the same instructions.
+    """
+    words = [word for word in words if word not in _ARTICLES]
+    start = 0
+    while len(words) - start > 2 and words[start] in _SOUND and words[start + 1] == "of":
+        start += 2
+    words = words[start:]
+    while len(words) > 1 and words[-1] in _SOUND:
+        words.pop()
+    return " ".join(words)
