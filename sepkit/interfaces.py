@@ -146,12 +146,16 @@ class AudioEncoder(Component, ABC):
     ``frame_rate``:  frames per second produced.
     ``representation``: a name for what the frames are (e.g. ``"complex_stft"``),
         checked against what a separator consumes.
+    ``min_samples``: the shortest wave ``encode_audio`` accepts (e.g. ``n_fft // 2 + 1``
+        for centred STFT frames with reflection padding). The pipeline zero-pads shorter
+        inputs to this length and trims the output back, so users never see the limit.
     """
 
     sample_rate: int
     output_dim: int
     frame_rate: float
     representation: str
+    min_samples: int = 1
 
     @abstractmethod
     def encode_audio(self, wave: Tensor, lengths: Tensor) -> AudioFeatures:
@@ -178,6 +182,7 @@ class Separator(Component, ABC):
     query_dim: int
     tasks: tuple[str, ...] = ("extract",)
     task_tokens: bool = False  # True: the pipeline appends the task word's token embeddings to ``query``
+    min_samples: int = 1  # shortest mixture (at the pipeline's rate) a separator that reads the wave accepts
 
     @abstractmethod
     def separate(self, mixture: AudioFeatures, query: TextEmbedding, tasks: Tensor) -> AudioFeatures:

@@ -87,6 +87,19 @@ class SeparationPipeline(nn.Module):
         self.stored_kinds = tuple(stored_kinds)
         self.settings = recipe.inference if recipe is not None else InferenceSettings()
         check_compatible(self.components())
+        self._check_chunk_length()
+
+    def _check_chunk_length(self) -> None:
+        """``inference.chunk_seconds`` must give chunks the audio encoder can encode (its ``min_samples``)."""
+        chunk = int(round(self.settings.chunk_seconds * self.sample_rate))
+        if chunk < self.min_samples:
+            shortest = self.min_samples / self.sample_rate
+            raise SepkitError(
+                f"inference.chunk_seconds={self.settings.chunk_seconds:g} gives chunks of {chunk} samples, but "
+                f"its components ({_component_label('audio_encoder', self.audio_encoder)}, "
+                f"{_component_label('separator', self.separator)}) need at least {self.min_samples} "
+                f"({shortest:.4f} s); set inference.chunk_seconds to at least {shortest:.4f}"
+            )
 
     # --- building ----------------------------------------------------------------
     @classmethod
@@ -143,6 +156,12 @@ class SeparationPipeline(nn.Module):
     def sample_rate(self) -> int:
         """Hz at which ``forward`` works (the audio encoder's)."""
         return self.audio_encoder.sample_rate
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest pass the components accept (``min_samples`` of the audio encoder, and of a separator
+        that reads the wave itself); ``forward`` zero-pads shorter mixtures and trims back."""
+        return max(1, *(int(getattr(m, "min_samples", 1)) for m in (self.audio_encoder, self.separator)))
 
     # --- checkpoints -------------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Tensor]:
@@ -220,6 +239,9 @@ class SeparationPipeline(nn.Module):
         return torch.where((tasks == remove)[:, None], mixture - extracted, extracted)
 
     def _pass(self, mixture: Tensor, lengths: Tensor, descriptions: list[str], tasks: Tensor) -> Tensor:
+        length = mixture.shape[-1]
+        if length < self.min_samples:  # e.g. a 100-sample file under centred STFT frames: pad, separate, trim
+            mixture = torch.nn.functional.pad(mixture, (0, self.min_samples - length))
         unique = sorted(set(descriptions))
         text = self.text_encoder.encode_text(unique)
         index = torch.tensor([unique.index(d) for d in descriptions], device=text.pooled.device)
@@ -233,7 +255,7 @@ class SeparationPipeline(nn.Module):
         wave = self.decoder.decode(target, num_samples=num_samples).float()
         if self.decoder.sample_rate != self.sample_rate:
             wave = AF.resample(wave, self.decoder.sample_rate, self.sample_rate)
-        return fit_length(wave, mixture.shape[-1])
+        return fit_length(wave, length)
 
     # --- inference ---------------------------------------------------------------
     def separate(

@@ -27,13 +27,16 @@ Command-line overrides are omegaconf dotlists: ``model.separator.hidden=128``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from sepkit.config import non_negative, positive, range_problems
 from sepkit.errors import SepkitError
 
 TOP_LEVEL_KEYS = ("extends", "name", "description", "checkpoint", "model", "inference", "train", "data", "eval")
+TEXT_KEYS = ("name", "description", "checkpoint")  # top-level keys whose value is text (or null)
 MODEL_KINDS = ("text_encoder", "audio_encoder", "separator", "decoder", "codec", "instruction_parser")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -45,9 +48,9 @@ class InferenceSettings:
 
     device: str = "auto"
     dtype: str = "float32"
-    chunk_seconds: float = 30.0
-    overlap_seconds: float = 1.0
-    batch_size: int = 4
+    chunk_seconds: float = positive(30.0)
+    overlap_seconds: float = non_negative(1.0)
+    batch_size: int = positive(4)
 
 
 @dataclass
@@ -129,12 +132,15 @@ def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
                 "recipes allow one level of extends, so merge the chain into one base"
             )
         _drop_swapped_components(base, cfg)
-        cfg = OmegaConf.merge(base, cfg)
-    try:
-        override_cfg = OmegaConf.from_dotlist(list(overrides))
-    except Exception as exc:
-        raise SepkitError(f"bad override in {list(overrides)}: {exc}; use key.path=value") from None
-    cfg = OmegaConf.merge(cfg, override_cfg)
+        try:
+            cfg = OmegaConf.merge(base, cfg)
+        except OmegaConfBaseException as exc:
+            where = _clash(OmegaConf.to_container(base), OmegaConf.to_container(cfg)) or "?"
+            raise SepkitError(
+                f"{path}: '{where}' does not fit {base_path.name}, which it extends ({_first_line(exc)}); "
+                "give a mapping where the base has a mapping and a list where it has a list"
+            ) from None
+    cfg = _apply_overrides(cfg, list(overrides), path)
     if "extends" in cfg:
         del cfg["extends"]
     try:
@@ -144,6 +150,98 @@ def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
     folders = [path.parent] + ([base_path.parent] if base_path is not None else [])
     _resolve_weight_paths(cfg.get("model"), folders)
     return Recipe(config=cfg, source=str(path), base_dir=path.parent, inference=_validate(cfg, str(path)))
+
+
+def _shown(item: str) -> str:
+    """An override as quoted in a one-line message: 'as typed', or escaped if it has control characters."""
+    return f"'{item}'" if item.isprintable() else repr(item)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def _apply_overrides(cfg: Any, overrides: list[str], path: Path) -> Any:
+    """``cfg`` with the dotlist ``overrides`` merged in; a SepkitError names the item that does not fit."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    check_overrides(overrides)
+    override_cfg = OmegaConf.create()
+    for item in overrides:
+        try:
+            override_cfg.merge_with_dotlist([item])
+        except Exception as exc:  # omegaconf's dotlist parser raises several types for text it cannot read
+            raise SepkitError(f"bad override {_shown(item)}: {_first_line(exc)}; write key.path=value") from None
+    try:
+        return OmegaConf.merge(cfg, override_cfg)
+    except OmegaConfBaseException as exc:
+        culprit = next((item for item in overrides if not _merges(cfg, item)), None)
+        named = f"override {_shown(culprit)}" if culprit else f"overrides {overrides}"
+        raise SepkitError(
+            f"{path}: {named} does not fit the recipe ({_first_line(exc)}); a section takes a mapping "
+            "or key.path.sub=value items, a list takes a list"
+        ) from None
+
+
+def _clash(base: Any, child: Any, prefix: str = "") -> Optional[str]:
+    """The first key path whose value in ``child`` cannot be merged over ``base`` (plain containers)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not (isinstance(base, dict) and isinstance(child, dict)):
+        return None
+    for key, new in child.items():
+        if key not in base:
+            continue
+        old, path = base[key], f"{prefix}{key}"
+        if isinstance(old, dict) and isinstance(new, dict):
+            found = _clash(old, new, f"{path}.")
+            if found:
+                return found
+            continue
+        try:
+            OmegaConf.merge({key: old}, {key: new})
+        except OmegaConfBaseException:
+            return path
+    return None
+
+
+def _merges(cfg: Any, item: str) -> bool:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        OmegaConf.merge(cfg, OmegaConf.from_dotlist([item]))
+    except OmegaConfBaseException:
+        return False
+    return True
+
+
+OVERRIDE_WORD = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*=")
+
+
+def is_override(word: str) -> bool:
+    """'model.separator.hidden=64' is a dotlist override; 'mini/audiosep' and 'r.yaml@x=1.ckpt' are not."""
+    return bool(OVERRIDE_WORD.match(word)) and not Path(word).exists()
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Refuse dotlist items omegaconf would misread: no '=' (it sets null), an empty key or part, spaces."""
+    for item in overrides:
+        if not isinstance(item, str):
+            raise SepkitError(f"override {item!r} is not text; write key.path=value")
+        key, equals, _ = item.partition("=")
+        shown = _shown(item)
+        if not equals:
+            raise SepkitError(f"override {shown} has no '='; write key.path=value")
+        if not key.strip():
+            raise SepkitError(f"override {shown} has no key before '='; write key.path=value")
+        if any(ch.isspace() for ch in key):
+            raise SepkitError(f"override {shown}: the key {_shown(key)} contains spaces; write key.path=value")
+        if "" in key.split("."):
+            raise SepkitError(f"override {shown}: the key {_shown(key)} has an empty part; write key.path=value")
 
 
 ROLE_KEYS = ("freeze", "in_checkpoint")  # settings of the pipeline role, not of the component
@@ -162,14 +260,30 @@ def _drop_swapped_components(base: Any, child: Any) -> None:
     if not (OmegaConf.is_dict(base) and OmegaConf.is_dict(child)):
         return
     for key in list(child.keys()):
-        if key not in base or not (OmegaConf.is_dict(base[key]) and OmegaConf.is_dict(child[key])):
-            continue
-        old, new = base[key].get("name"), child[key].get("name")
+        if key not in base or not (_literal_dict(base, key) and _literal_dict(child, key)):
+            continue  # interpolations and missing values are read after the merge, not here
+        old, new = _literal(base[key], "name"), _literal(child[key], "name")
         if isinstance(old, str) and isinstance(new, str) and old != new:
-            kept = {k: base[key][k] for k in ROLE_KEYS if k in base[key] and k not in child[key]}
+            raw = OmegaConf.to_container(base[key], resolve=False)
+            kept = {k: raw[k] for k in ROLE_KEYS if k in raw and k not in child[key]}
             base[key] = kept  # the role's settings (freeze, in_checkpoint) stay; the old component's keys go
         else:
             _drop_swapped_components(base[key], child[key])
+
+
+def _literal(node: Any, key: Any) -> Any:
+    """``node[key]`` as written (None if absent, missing or an interpolation, which is only resolved later)."""
+    from omegaconf import OmegaConf
+
+    if key not in node or OmegaConf.is_missing(node, key) or OmegaConf.is_interpolation(node, key):
+        return None
+    return node[key]
+
+
+def _literal_dict(node: Any, key: Any) -> bool:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.is_dict(_literal(node, key))
 
 
 WEIGHT_PATH_KEYS = ("checkpoint",)
@@ -187,6 +301,8 @@ def _resolve_weight_paths(node: Any, folders: list[Path]) -> None:
     if node is None or not OmegaConf.is_dict(node):
         return
     for key in list(node.keys()):
+        if OmegaConf.is_missing(node, key):
+            continue
         value = node[key]
         if OmegaConf.is_dict(value):
             _resolve_weight_paths(value, folders)
@@ -205,38 +321,50 @@ def _validate(cfg: Any, source: str) -> InferenceSettings:
     for key in cfg:
         if key not in TOP_LEVEL_KEYS:
             raise SepkitError(f"{source}: unknown top-level key {key!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    for key in TEXT_KEYS:
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SepkitError(f"{source}: '{key}' must be text or null, got {value!r}; fix the recipe")
     model = cfg.get("model")
     if model is None or not OmegaConf.is_dict(model):
         raise SepkitError(f"{source}: needs a 'model' mapping with components ({', '.join(MODEL_KINDS)})")
     for kind in model:
         if kind not in MODEL_KINDS:
             raise SepkitError(f"{source}: unknown key 'model.{kind}'; allowed: {', '.join(MODEL_KINDS)}")
+        if OmegaConf.is_missing(model, kind):
+            raise SepkitError(f"{source}: 'model.{kind}' is not set (???); give it, e.g. model.{kind}.name=...")
         section = model[kind]
         if section is None:
             continue
         if not OmegaConf.is_dict(section) or not isinstance(section.get("name"), str):
             raise SepkitError(f"{source}: 'model.{kind}' needs a 'name' naming a registered {kind}")
+        for key in ROLE_KEYS:
+            if section.get(key) is not None and not isinstance(section.get(key), bool):
+                raise SepkitError(
+                    f"{source}: 'model.{kind}.{key}' must be true or false, got {section.get(key)!r}; fix the recipe"
+                )
+    inference = cfg.get("inference")
+    if inference is not None and not OmegaConf.is_dict(inference):
+        allowed = ", ".join(InferenceSettings.__dataclass_fields__)
+        raise SepkitError(f"{source}: 'inference' must be a mapping (keys: {allowed}), got {inference!r}")
     try:
-        settings = OmegaConf.merge(OmegaConf.structured(InferenceSettings), cfg.get("inference") or {})
+        settings = OmegaConf.merge(OmegaConf.structured(InferenceSettings), inference or {})
+        problem = next(range_problems(settings), None)
+        if problem is not None:
+            raise SepkitError(f"{source}: bad value for 'inference.{problem[0]}': {problem[1]}; fix the recipe")
+        settings = OmegaConf.to_object(settings)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", "?")
         allowed = ", ".join(InferenceSettings.__dataclass_fields__)
         raise SepkitError(
             f"{source}: bad 'inference.{key}': {str(exc).splitlines()[0]} (allowed keys: {allowed})"
         ) from None
-    settings = OmegaConf.to_object(settings)
     if settings.device not in DEVICES:
         raise SepkitError(f"{source}: inference.device={settings.device!r}; allowed: {', '.join(DEVICES)}")
     if settings.dtype not in DTYPES:
         raise SepkitError(f"{source}: inference.dtype={settings.dtype!r}; allowed: {', '.join(DTYPES)}")
-    if (
-        settings.chunk_seconds <= 0
-        or settings.overlap_seconds < 0
-        or settings.overlap_seconds * 2 >= settings.chunk_seconds
-    ):
+    if not settings.overlap_seconds * 2 < settings.chunk_seconds:
         raise SepkitError(f"{source}: need chunk_seconds > 2 * overlap_seconds >= 0 in 'inference'")
-    if settings.batch_size < 1:
-        raise SepkitError(f"{source}: inference.batch_size must be at least 1")
     return settings
 
 

@@ -190,6 +190,11 @@ class WrongRateAudio(TinyAudio):
         self.frame_rate = 2 * self.frame_rate  # declares twice the frames it produces
 
 
+class ShortSightedAudio(TinyAudio):
+    def encode_audio(self, wave, lengths):  # reflection padding needs more than 80 samples; min_samples says 1
+        return super().encode_audio(torch.nn.functional.pad(wave[:, None], (80, 80), mode="reflect")[:, 0], lengths)
+
+
 class OverflowCodec(TinyCodec):
     def encode(self, wave, lengths):
         frames = super().encode(wave, lengths)
@@ -250,6 +255,7 @@ COMPONENTS = [
     ("metric", "tiny-metric", "TinyMetric", ""),
     ("audio_encoder", "wrong-dim", "WrongDimAudio", ""),
     ("audio_encoder", "wrong-rate", "WrongRateAudio", ""),
+    ("audio_encoder", "short-sighted", "ShortSightedAudio", ""),
     ("codec", "overflow", "OverflowCodec", ""),
     ("text_encoder", "noisy", "NoisyText", ""),
     ("text_encoder", "unpadded", "UnpaddedText", ""),
@@ -324,7 +330,12 @@ def outcomes_of(outcomes, class_name, outcome):
         (
             "AudioEncoderContract",
             "tiny-audio",
-            {"test_declares_attributes", "test_output_shapes", "test_frame_count_matches_frame_rate"},
+            {
+                "test_declares_attributes",
+                "test_output_shapes",
+                "test_frame_count_matches_frame_rate",
+                "test_encodes_its_shortest_input",
+            },
         ),
         ("SeparatorContract", "tiny-sep", {"test_declares_attributes", "test_output_shapes"}),
         (
@@ -384,6 +395,7 @@ def test_contract_bases_are_not_collected(pytester):
     [
         ("AudioEncoderContract", "wrong-dim", {"test_output_shapes"}),
         ("AudioEncoderContract", "wrong-rate", {"test_frame_count_matches_frame_rate"}),
+        ("AudioEncoderContract", "short-sighted", {"test_encodes_its_shortest_input"}),
         ("CodecContract", "overflow", {"test_encode_codes"}),
         (
             "TextEncoderContract",

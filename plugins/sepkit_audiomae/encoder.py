@@ -31,6 +31,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioEncoder, AudioFeatures
 
@@ -44,17 +45,17 @@ POOLINGS = ("cls", "mean")
 @dataclass
 class AudioMAEConfig:
     checkpoint: Optional[str] = None  # official pretrained.pth / finetuned.pth, or a sepkit 'mae' checkpoint
-    embed_dim: int = 768  # ViT-B/16: 768, 12 layers, 12 heads
-    depth: int = 12
-    num_heads: int = 12
-    mlp_ratio: float = 4.0
-    patch_size: int = 16
-    target_frames: int = 1024  # fbank frames seen (10 ms each): 1024 = 10.24 s
-    num_mel_bins: int = 128
+    embed_dim: int = positive(768)  # ViT-B/16: 768, 12 layers, 12 heads
+    depth: int = positive(12)
+    num_heads: int = positive(12)
+    mlp_ratio: float = positive(4.0)
+    patch_size: int = positive(16)
+    target_frames: int = positive(1024)  # fbank frames seen (10 ms each): 1024 = 10.24 s
+    num_mel_bins: int = positive(128)
     # input normalisation (fbank - norm_mean) / (2 * norm_std), AudioSet statistics as the official models use;
     # HSM-TSS's own pretraining drops dataset-level normalisation: norm_mean 0, norm_std 0.5 leave fbank as is
     norm_mean: float = AUDIOSET_MEAN
-    norm_std: float = AUDIOSET_STD
+    norm_std: float = positive(AUDIOSET_STD)
     final_norm: str = "norm"  # norm (pretrained.pth, per token) | fc_norm (finetuned.pth, of the mean token)
     pooling: str = "cls"  # pooled with final_norm norm: cls | mean (of the patch tokens covering the clip)
 

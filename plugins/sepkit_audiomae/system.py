@@ -23,12 +23,13 @@ encoder; the decoder starts fresh).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from sepkit.config import non_negative, positive, ranged
 from sepkit.errors import SepkitError
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import System
@@ -40,11 +41,12 @@ AUDIO_SOURCES = ("mixture", "target", "both")
 
 @dataclass
 class MAEConfig:
-    mask_ratio: float = 0.8
-    decoder_dim: int = 384
-    decoder_depth: int = 4
-    decoder_heads: int = 8
-    decoder_window_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_WINDOWS))  # one per head; 0 = global
+    mask_ratio: float = ranged(0.8, low=0, high=1, low_open=True, high_open=True)
+    decoder_dim: int = positive(384)
+    decoder_depth: int = positive(4)
+    decoder_heads: int = positive(8)
+    # one per head; 0 = global
+    decoder_window_sizes: list[int] = non_negative(default_factory=lambda: list(DEFAULT_WINDOWS))
     norm_pix_loss: bool = True  # target patches normalised to mean 0, variance 1 each
     loss_on_padding: bool = False  # also count masked patches that lie wholly past a clip's end
     audio: str = "mixture"  # which batch audio to pretrain on: mixture | target | both

@@ -27,6 +27,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioEncoder, AudioFeatures
 
@@ -40,25 +41,25 @@ LOGGER = logging.getLogger("sepkit.beats")
 @dataclass
 class BEATsConfig:
     checkpoint: Optional[str] = None  # official BEATs_iter3*.pt ({'cfg', 'model'}); its cfg sets the architecture
-    num_mel_bins: int = 128
+    num_mel_bins: int = positive(128)
     fbank_mean: float = FBANK_MEAN
-    fbank_std: float = FBANK_STD
+    fbank_std: float = positive(FBANK_STD)
     pad_last_patch: bool = True  # keep a clip's last partial 160 ms step (zero-padded); false: drop it
     # architecture (BEATs_iter3); ignored when a checkpoint is given
-    input_patch_size: int = 16
-    embed_dim: int = 512
+    input_patch_size: int = positive(16)
+    embed_dim: int = positive(512)
     conv_bias: bool = False
-    encoder_layers: int = 12
-    encoder_embed_dim: int = 768
-    encoder_ffn_embed_dim: int = 3072
-    encoder_attention_heads: int = 12
+    encoder_layers: int = positive(12)
+    encoder_embed_dim: int = positive(768)
+    encoder_ffn_embed_dim: int = positive(3072)
+    encoder_attention_heads: int = positive(12)
     layer_norm_first: bool = False
     deep_norm: bool = True
-    conv_pos: int = 128
-    conv_pos_groups: int = 16
+    conv_pos: int = positive(128)
+    conv_pos_groups: int = positive(16)
     relative_position_embedding: bool = True
-    num_buckets: int = 320
-    max_distance: int = 800
+    num_buckets: int = positive(320)
+    max_distance: int = positive(800)
     gru_rel_pos: bool = True
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 
 from .encoder import ClapEncoder
@@ -38,8 +39,8 @@ class HFClapEncoder(ClapEncoder):
         model_dir: Optional[str] = None  # local transformers CLAP directory; None: random weights
         text_config: dict[str, Any] = field(default_factory=dict)  # ClapTextConfig overrides (random weights)
         audio_config: dict[str, Any] = field(default_factory=dict)  # ClapAudioConfig overrides (random weights)
-        sample_rate: int = 48000  # Hz of encode_audio's input; resampled to 48 kHz inside
-        max_length: int = 512  # tokens per query at most
+        sample_rate: int = positive(48000)  # Hz of encode_audio's input; resampled to 48 kHz inside
+        max_length: int = positive(512)  # tokens per query at most
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)

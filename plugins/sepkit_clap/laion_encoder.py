@@ -15,6 +15,8 @@ from typing import Any, Optional
 import torch.nn.functional as F
 from torch import Tensor
 
+from sepkit.config import positive
+
 from .encoder import ClapEncoder
 from .laion import build_clap
 from .official import audiosep_state_dict, laion_state_dict, load_clap_state, read_weights_file
@@ -31,8 +33,8 @@ class LaionClapEncoder(ClapEncoder):
         checkpoint: Optional[str] = None  # LAION .pt file, or AudioSep's .ckpt (its query_encoder part)
         text_model_dir: Optional[str] = None  # local roberta-base (config.json, vocab.json, merges.txt[, weights])
         roberta: dict[str, Any] = field(default_factory=dict)  # RobertaConfig overrides, random weights only
-        sample_rate: int = 48000  # Hz of encode_audio's input (AudioSep: 32000); resampled to 48 kHz inside
-        max_length: int = 512  # tokens per query at most (AudioSep's truncation length)
+        sample_rate: int = positive(48000)  # Hz of encode_audio's input (AudioSep: 32000); resampled to 48 kHz inside
+        max_length: int = positive(512)  # tokens per query at most (AudioSep's truncation length)
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)

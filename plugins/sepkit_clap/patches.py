@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, TextEmbedding
 
@@ -55,7 +56,7 @@ TEXT_STANDIN = {"num_hidden_layers": 1, "intermediate_size": 64, "vocab_size": 3
 class ClapPatchConfig:
     amodel: str = "HTSAT-base"  # HTSAT-base (AudioSep, music_speech_audioset_*.pt), HTSAT-tiny (630k-audioset-best.pt)
     checkpoint: Optional[str] = None  # LAION .pt, or AudioSep's .ckpt (its query_encoder part): the audio side is read
-    sample_rate: int = 48000  # Hz of encode_audio's input; resampled to 48 kHz inside
+    sample_rate: int = positive(48000)  # Hz of encode_audio's input; resampled to 48 kHz inside
     representation: str = REPRESENTATION  # the name separators and decoders check; a recipe may rename it
 
 

@@ -35,6 +35,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import fraction, non_negative, positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Decoder
 from sepkit.waveforms import keep_valid_duration
@@ -53,20 +54,20 @@ class CodecARConfig:
     codec: dict[str, Any] = field(default_factory=lambda: {"name": "tfcodec"})  # any registered codec's section
     checkpoint: Optional[str] = None  # a sepkit checkpoint holding decoder.* weights (the codec-ar system writes one)
     representation: str = REPRESENTATION  # what the features are (the CLAP-patch ablation: clap_patches)
-    input_dim: int = 768  # width of the features (AudioMAE: 768)
-    frame_rate: float = 50.0  # feature tokens per second (AudioMAE: 8 mel patches per 160 ms step)
-    mel_patches: int = 8  # tokens per time step of the time-major patch grid
+    input_dim: int = positive(768)  # width of the features (AudioMAE: 768)
+    frame_rate: float = positive(50.0)  # feature tokens per second (AudioMAE: 8 mel patches per 160 ms step)
+    mel_patches: int = positive(8)  # tokens per time step of the time-major patch grid
     prefix: str = "time_steps"  # time_steps (one prefix token per time step) | patches (one per patch token)
-    dim: int = 1024  # paper sec. IV-C: 12 layers, 8 heads, hidden 1024
-    depth: int = 12
-    heads: int = 8
-    ffn_mult: int = 4
-    dropout: float = 0.1  # not given by the paper; only active in training
+    dim: int = positive(1024)  # paper sec. IV-C: 12 layers, 8 heads, hidden 1024
+    depth: int = positive(12)
+    heads: int = positive(8)
+    ffn_mult: int = positive(4)
+    dropout: float = fraction(0.1)  # not given by the paper; only active in training
     tie_heads: bool = False  # output heads share the code embedding tables (- G * K * dim parameters)
-    max_seconds: float = 10.24  # positions for this much audio (AudioMAE's window)
+    max_seconds: float = positive(10.24)  # positions for this much audio (AudioMAE's window)
     sampling: str = "greedy"  # greedy | sample
-    temperature: float = 1.0  # sample: softmax temperature
-    top_k: int = 0  # sample: keep the k most likely codes per group (0: all)
+    temperature: float = positive(1.0)  # sample: softmax temperature
+    top_k: int = non_negative(0)  # sample: keep the k most likely codes per group (0: all)
     seed: int = 0  # sample: seed of the generator, fresh for every decode call (same input -> same output)
     progress: bool = False  # a tqdm bar over the generated steps
 

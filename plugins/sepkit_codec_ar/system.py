@@ -38,6 +38,7 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import Tensor, nn
 
+from sepkit.config import fraction
 from sepkit.errors import SepkitError
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import System
@@ -48,7 +49,7 @@ from .decoder import CodecARDecoder
 
 @dataclass
 class CodecARSystemConfig:
-    label_smoothing: float = 0.0  # of the cross-entropy (0: plain CE, as the paper's Eq. 10)
+    label_smoothing: float = fraction(0.0)  # of the cross-entropy (0: plain CE, as the paper's Eq. 10)
 
 
 class CodecARSystem(System):

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Codec, CodecFrames
 
@@ -25,10 +26,10 @@ class ToyCodec(Codec):
 
     @dataclass
     class Config:
-        sample_rate: int = 16000
-        hop: int = 320  # samples per code frame (16 kHz / 320 = 50 Hz)
-        num_codebooks: int = 16
-        codebook_size: int = 1024
+        sample_rate: int = positive(16000)
+        hop: int = positive(320)  # samples per code frame (16 kHz / 320 = 50 Hz)
+        num_codebooks: int = positive(16)
+        codebook_size: int = positive(1024)
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)

@@ -42,6 +42,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import non_negative, positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Codec, CodecFrames
 
@@ -55,15 +56,15 @@ INSTALL = 'pip install --no-deps "audiocraft==1.3.0" (and its runtime deps, see 
 class AudiocraftEncodecConfig:
     checkpoint: Optional[str] = None  # audiocraft compression-model file ({'xp.cfg', 'best_state'})
     preset: str = "encodec_base_causal"  # audiocraft config/model/encodec/<preset>.yaml (random weights)
-    sample_rate: int = 24000
-    num_codebooks: int = 8  # RVQ codebooks used (8 x 10 bit x 75 Hz = 6 kbit/s at 24 kHz)
+    sample_rate: int = positive(24000)
+    num_codebooks: int = positive(8)  # RVQ codebooks used (8 x 10 bit x 75 Hz = 6 kbit/s at 24 kHz)
     # size overrides of the preset (random weights only); None = the preset's
-    n_filters: Optional[int] = None
-    ratios: Optional[list[int]] = None
-    dimension: Optional[int] = None
-    lstm: Optional[int] = None
-    n_q: Optional[int] = None  # codebooks the RVQ has
-    bins: Optional[int] = None  # codes per codebook
+    n_filters: Optional[int] = positive(None)
+    ratios: Optional[list[int]] = positive(None)
+    dimension: Optional[int] = positive(None)
+    lstm: Optional[int] = non_negative(None)
+    n_q: Optional[int] = positive(None)  # codebooks the RVQ has
+    bins: Optional[int] = positive(None)  # codes per codebook
 
 
 def import_audiocraft():

@@ -24,6 +24,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Codec, CodecFrames
 
@@ -34,13 +35,13 @@ SIZE_KEYS = ("hidden_size", "num_filters", "upsampling_ratios", "num_lstm_layers
 @dataclass
 class HFEncodecConfig:
     model_dir: Optional[str] = None  # local folder in the facebook/encodec_24khz layout
-    bandwidth: float = 6.0  # kbit/s: 1.5, 3, 6, 12 or 24 (2 to 32 codebooks)
+    bandwidth: float = positive(6.0)  # kbit/s: 1.5, 3, 6, 12 or 24 (2 to 32 codebooks)
     # sizes of a random-weight model (only without model_dir); None = the published 24 kHz model's
-    hidden_size: Optional[int] = None  # 128
-    num_filters: Optional[int] = None  # 32
-    upsampling_ratios: Optional[list[int]] = None  # [8, 5, 4, 2]: 320 samples per frame
-    num_lstm_layers: Optional[int] = None  # 2
-    codebook_size: Optional[int] = None  # 1024
+    hidden_size: Optional[int] = positive(None)  # 128
+    num_filters: Optional[int] = positive(None)  # 32
+    upsampling_ratios: Optional[list[int]] = positive(None)  # [8, 5, 4, 2]: 320 samples per frame
+    num_lstm_layers: Optional[int] = positive(None)  # 2
+    codebook_size: Optional[int] = positive(None)  # 1024
 
 
 def build_model(config: HFEncodecConfig):

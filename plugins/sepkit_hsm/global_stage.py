@@ -24,6 +24,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from sepkit.config import fraction, positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 
@@ -35,14 +36,16 @@ GLOBAL_REPRESENTATION = "hsm_global"  # G_hat as a one-frame AudioFeatures
 
 @dataclass
 class GlobalStageConfig:
-    global_dim: int = 768  # C_g: width of G_mix (mixture.pooled) and of G_hat
-    query_dim: int = 768  # C_t: width of the caption and task tokens (the pipeline fills it from the text encoder)
-    input_dim: int = 768  # frame width of the mixture features (checked by the pipeline; this stage reads pooled)
-    hidden: int = 768  # D
-    depth: int = 6
-    heads: int = 8
-    ffn_ratio: float = 4.0
-    dropout: float = 0.1
+    global_dim: int = positive(768)  # C_g: width of G_mix (mixture.pooled) and of G_hat
+    # C_t: width of the caption and task tokens (the pipeline fills it from the text encoder)
+    query_dim: int = positive(768)
+    # frame width of the mixture features (checked by the pipeline; this stage reads pooled)
+    input_dim: int = positive(768)
+    hidden: int = positive(768)  # D
+    depth: int = positive(6)
+    heads: int = positive(8)
+    ffn_ratio: float = positive(4.0)
+    dropout: float = fraction(0.1)
     consumes: str = REPRESENTATION  # the audio encoder's representation (its pooled must be G_mix)
     checkpoint: Optional[str] = None  # a sepkit checkpoint: an hsm run's best.ckpt (separator.global_stage.*)
 

@@ -26,6 +26,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from sepkit.config import fraction, positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 
@@ -37,15 +38,15 @@ GLOBAL_STAGE = "hsm-global"
 
 @dataclass
 class LocalStageConfig:
-    input_dim: int = 768  # C_s: patch token width (the pipeline fills it from the audio encoder)
-    query_dim: int = 768  # C_t: caption and task token width (the pipeline fills it from the text encoder)
-    global_dim: int = 768  # C_g: width of G (the global stage's input and output)
-    hidden: int = 768  # D
-    depth: int = 12
-    heads: int = 8
-    ffn_ratio: float = 4.0
-    dropout: float = 0.1
-    num_patches: int = 512  # N: learnable position embeddings (AudioMAE: 64 x 8 = 512 for 10.24 s)
+    input_dim: int = positive(768)  # C_s: patch token width (the pipeline fills it from the audio encoder)
+    query_dim: int = positive(768)  # C_t: caption and task token width (the pipeline fills it from the text encoder)
+    global_dim: int = positive(768)  # C_g: width of G (the global stage's input and output)
+    hidden: int = positive(768)  # D
+    depth: int = positive(12)
+    heads: int = positive(8)
+    ffn_ratio: float = positive(4.0)
+    dropout: float = fraction(0.1)
+    num_patches: int = positive(512)  # N: learnable position embeddings (AudioMAE: 64 x 8 = 512 for 10.24 s)
     representation: str = REPRESENTATION  # consumed and produced (the CLAP-patch ablation changes it)
     global_stage: Optional[dict[str, Any]] = None  # {name: hsm-global, <its keys>}; absent = Ours_local (no G)
     checkpoint: Optional[str] = None  # a sepkit checkpoint: an hsm run's best.ckpt (separator.*)

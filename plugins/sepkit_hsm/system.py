@@ -35,6 +35,7 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
+from sepkit.config import non_negative, probability
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, TextEmbedding
 from sepkit.task_tokens import append_task_tokens
@@ -52,11 +53,11 @@ PIPELINE_KINDS = ("text_encoder", "audio_encoder", "separator", "decoder")  # wh
 @dataclass
 class HSMConfig:
     stage: str = "local"  # global | local | joint
-    lambda_cos: float = 1.0  # lambda1: weight of 1 - cos(G_hat, G_tgt) in L_global
-    lambda_l1: float = 1.0  # lambda2: weight of mean |G_hat - G_tgt| in L_global
-    global_weight: float = 0.1  # joint: weight of L_global
-    local_weight: float = 1.0  # joint: weight of L_local
-    p_gt: float = 0.1  # joint: probability (per example) of conditioning H2 on G_tgt instead of G_hat
+    lambda_cos: float = non_negative(1.0)  # lambda1: weight of 1 - cos(G_hat, G_tgt) in L_global
+    lambda_l1: float = non_negative(1.0)  # lambda2: weight of mean |G_hat - G_tgt| in L_global
+    global_weight: float = non_negative(0.1)  # joint: weight of L_global
+    local_weight: float = non_negative(1.0)  # joint: weight of L_local
+    p_gt: float = probability(0.1)  # joint: probability (per example) of conditioning H2 on G_tgt instead of G_hat
 
 
 class Encoded(NamedTuple):

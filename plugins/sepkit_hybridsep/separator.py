@@ -34,6 +34,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import non_negative, positive, ranged
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 
@@ -51,42 +52,43 @@ BEATS_RATE = 16000
 
 @dataclass
 class HybridSepConfig:
-    sample_rate: int = 16000
-    input_dim: int = 160  # waveform frame size (the waveform encoder's hop)
-    query_dim: int = 512  # text embedding width (CLAP: 512)
-    embed_dim: int = 512  # target audio embedding width (CLAP audio: 512); stages 1: the query's width
-    stages: int = 2  # 2: FE + AET predict the target embedding; 1: the text embedding is used directly
+    sample_rate: int = positive(16000)
+    input_dim: int = positive(160)  # waveform frame size (the waveform encoder's hop)
+    query_dim: int = positive(512)  # text embedding width (CLAP: 512)
+    embed_dim: int = positive(512)  # target audio embedding width (CLAP audio: 512); stages 1: the query's width
+    # 2: FE + AET predict the target embedding; 1: the text embedding is used directly
+    stages: int = ranged(2, low=1, high=2)
     # stage 1: FE and AET (Table 1: 3 and 32 layers, 8 heads, 512-d)
-    fe_n_fft: int = 1024
-    fe_hop: int = 320
-    width: int = 512
-    heads: int = 8
-    ffn_dim: int = 11648
-    fe_layers: int = 3
-    aet_layers: int = 32
+    fe_n_fft: int = positive(1024)
+    fe_hop: int = positive(320)
+    width: int = positive(512)
+    heads: int = positive(8)
+    ffn_dim: int = positive(11648)
+    fe_layers: int = positive(3)
+    aet_layers: int = positive(32)
     # stage 2: ASM (PQMF sub-bands, band STFT, TRCNN / FA / TEACA stack)
-    subbands: int = 4
-    pqmf_taps: int = 62
-    pqmf_cutoff: float = 0.142
-    pqmf_beta: float = 9.0
-    band_n_fft: int = 256  # per band (at sample_rate / subbands); the Nyquist bin is dropped: n_fft / 2 bins
-    band_hop: int = 64
-    channels: list[int] = field(default_factory=lambda: [48, 96, 192, 384, 192, 96, 48, 8])
-    strides: list[int] = field(default_factory=lambda: [2, 2, 2, 2, 2, 2, 2, 2])
-    lstm_hidden: list[int] = field(default_factory=lambda: [12, 24, 48, 96, 48, 24, 12, 2])
-    fa_after: list[int] = field(default_factory=lambda: [2, 3, 4, 5])  # TRCNN indices followed by an FA module
-    fa_kernel: int = 9
-    fa_heads: int = 8
-    teaca_dim: int = 64
-    teaca_heads: int = 8
+    subbands: int = positive(4)
+    pqmf_taps: int = positive(62)
+    pqmf_cutoff: float = ranged(0.142, low=0, high=1, low_open=True, high_open=True)
+    pqmf_beta: float = non_negative(9.0)
+    band_n_fft: int = positive(256)  # per band (at sample_rate / subbands); the Nyquist bin is dropped: n_fft / 2 bins
+    band_hop: int = positive(64)
+    channels: list[int] = positive(default_factory=lambda: [48, 96, 192, 384, 192, 96, 48, 8])
+    strides: list[int] = positive(default_factory=lambda: [2, 2, 2, 2, 2, 2, 2, 2])
+    lstm_hidden: list[int] = positive(default_factory=lambda: [12, 24, 48, 96, 48, 24, 12, 2])
+    fa_after: list[int] = non_negative(default_factory=lambda: [2, 3, 4, 5])  # TRCNN indices followed by an FA module
+    fa_kernel: int = positive(9)
+    fa_heads: int = positive(8)
+    teaca_dim: int = positive(64)
+    teaca_heads: int = positive(8)
     beats: Optional[dict[str, Any]] = field(default_factory=lambda: {"name": "beats"})  # null: no SSL features
-    ssl_channels: int = 16
+    ssl_channels: int = positive(16)
     # training-only modules (adversarial consistent training)
     denoiser: bool = True  # the conditional denoiser CD
-    cond_channels: int = 8  # per conditioning map
+    cond_channels: int = positive(8)  # per conditioning map
     discriminator: bool = True  # the MS-STFT discriminator (kept here so checkpoints hold it)
-    disc_ffts: list[int] = field(default_factory=lambda: [1024, 2048, 512])
-    disc_filters: int = 32
+    disc_ffts: list[int] = positive(default_factory=lambda: [1024, 2048, 512])
+    disc_filters: int = positive(32)
 
 
 class HybridSepSeparator(Separator):
@@ -104,6 +106,9 @@ class HybridSepSeparator(Separator):
         self.input_dim = self.output_dim = int(c.input_dim)
         self.query_dim = int(c.query_dim)
         self.sample_rate = int(c.sample_rate)
+        # centred STFTs with reflection padding: the whole wave (feature extractor) and each of the
+        # subbands (length ceil(T / subbands)) must be longer than half their n_fft
+        self.min_samples = max(c.subbands * (c.band_n_fft // 2 + 1), c.fe_n_fft // 2 + 1 if c.stages == 2 else 1)
         self.embed_dim = int(c.embed_dim) if c.stages == 2 else self.query_dim
         if c.stages == 2:
             self.fe = FeatureExtractor(c.fe_n_fft, c.fe_hop, c.width, c.fe_layers, c.heads, c.ffn_dim)

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sepkit.config import non_negative, positive, ranged
 from sepkit.errors import SepkitError
 from sepkit.interfaces import TASKS
 from sepkit.train.config import TrainConfig
@@ -39,17 +40,19 @@ STAGE1 = ("train", "frozen")
 
 @dataclass
 class ACTConfig:
-    cache_text: int = 4096  # frozen text encoder: descriptions whose embedding is kept
-    l1_weight: float = 1.0  # lambda_L1 (Hybrid-Sep: 1)
-    adversarial_weight: float = 1.0
-    consistency_weight: float = 1.0  # scale of lambda_consist(k); 0 (or denoiser: false): no consistency loss
+    cache_text: int = non_negative(4096)  # frozen text encoder: descriptions whose embedding is kept
+    l1_weight: float = non_negative(1.0)  # lambda_L1 (Hybrid-Sep: 1)
+    adversarial_weight: float = non_negative(1.0)
+    # scale of lambda_consist(k); 0 (or denoiser: false): no consistency loss
+    consistency_weight: float = non_negative(1.0)
     distance: str = "l1"  # d(., .) of the consistency loss: l1 | l2
-    sigma_min: float = 0.002  # noise levels, waveform units
-    sigma_max: float = 0.5
-    rho: float = 7.0
-    s0: int = 2  # CT discretisation curriculum N(k): s0 -> s1 levels
-    s1: int = 150
-    mu0: float = 0.95  # CT EMA decay at N = s0 (shapes lambda_consist(k))
+    sigma_min: float = positive(0.002)  # noise levels, waveform units
+    sigma_max: float = positive(0.5)
+    rho: float = positive(7.0)
+    s0: int = positive(2)  # CT discretisation curriculum N(k): s0 -> s1 levels
+    s1: int = positive(150)
+    # CT EMA decay at N = s0 (shapes lambda_consist(k))
+    mu0: float = ranged(0.95, low=0, high=1, low_open=True, high_open=True)
     stage1: str = "train"  # train | frozen (FE and AET fixed, e.g. loaded from a stage-1 checkpoint)
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioEncoder, AudioFeatures, Decoder
 
@@ -22,8 +23,8 @@ REPRESENTATION = "waveform_frames"
 
 @dataclass
 class WaveformConfig:
-    sample_rate: int = 16000
-    hop: int = 160  # samples per frame (frame_rate = sample_rate / hop)
+    sample_rate: int = positive(16000)
+    hop: int = positive(160)  # samples per frame (frame_rate = sample_rate / hop)
 
 
 def _check(config: WaveformConfig) -> None:

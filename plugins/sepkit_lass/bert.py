@@ -33,6 +33,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import fraction, positive, ranged
 from sepkit.errors import SepkitError
 from sepkit.hf_local import load_local, local_dir
 from sepkit.interfaces import TASKS, TextEmbedding, TextEncoder
@@ -44,16 +45,16 @@ POOLINGS = ("cls", "pooler", "mean")
 class BertConfig:
     model_dir: Optional[str] = None  # local HF directory (config.json, weights, vocab.txt); None: random weights
     tokenizer_dir: Optional[str] = None  # tokenizer only (default: model_dir; else the stand-in tokenizer)
-    max_length: int = 512  # tokens per text, [CLS] (and [SEP]) included
+    max_length: int = ranged(512, low=2)  # tokens per text, [CLS] (and [SEP]) included
     pooling: str = "cls"  # cls | pooler | mean (see the module docstring)
     append_sep: bool = True  # end each text with [SEP] (BERT's format); LASS-Net: false
     # sizes of the random-weight model (ignored with model_dir); defaults: bert-base-uncased
-    vocab_size: int = 30522
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    dropout: float = 0.1  # hidden and attention dropout (train mode only); LASS-Net: 0.1
+    vocab_size: int = positive(30522)
+    hidden_size: int = positive(768)
+    num_hidden_layers: int = positive(12)
+    num_attention_heads: int = positive(12)
+    intermediate_size: int = positive(3072)
+    dropout: float = fraction(0.1)  # hidden and attention dropout (train mode only); LASS-Net: 0.1
 
 
 class BertTextEncoder(TextEncoder):

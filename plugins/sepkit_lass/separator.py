@@ -28,13 +28,14 @@ The separator handles "extract"; the pipeline turns "remove" into the mixture mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from omegaconf import MISSING
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 
@@ -50,11 +51,11 @@ class LASSNetSeparator(Separator):
 
     @dataclass
     class Config:
-        input_dim: int = MISSING  # STFT bins (513 for n_fft 1024); set by the pipeline from the audio encoder
-        query_dim: int = MISSING  # text embedding width (256 for bert-mini); set by the pipeline
-        cond_dim: int = 256  # width of the FiLM conditioning vector (LASS-Net: 256)
-        base_channels: int = 32  # channels of the first encoder block (LASS-Net: 32)
-        channel_multipliers: list[int] = field(default_factory=lambda: list(LASS_MULTIPLIERS))
+        input_dim: int = positive(MISSING)  # STFT bins (513 for n_fft 1024); set by the pipeline from the audio encoder
+        query_dim: int = positive(MISSING)  # text embedding width (256 for bert-mini); set by the pipeline
+        cond_dim: int = positive(256)  # width of the FiLM conditioning vector (LASS-Net: 256)
+        base_channels: int = positive(32)  # channels of the first encoder block (LASS-Net: 32)
+        channel_multipliers: list[int] = positive(default_factory=lambda: list(LASS_MULTIPLIERS))
 
     consumes = "complex_stft"
     produces = "complex_stft"

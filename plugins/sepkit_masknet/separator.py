@@ -18,6 +18,7 @@ import torch
 from omegaconf import MISSING
 from torch import Tensor, nn
 
+from sepkit.config import positive, require
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 
 
@@ -41,11 +42,18 @@ class MaskNetSeparator(Separator):
 
     @dataclass
     class Config:
-        input_dim: int = MISSING  # STFT bins; set by the pipeline from the audio encoder
-        query_dim: int = MISSING  # text embedding width; set by the pipeline from the text encoder
-        hidden: int = 256
-        layers: int = 4
-        kernel_size: int = 5
+        input_dim: int = positive(MISSING)  # STFT bins; set by the pipeline from the audio encoder
+        query_dim: int = positive(MISSING)  # text embedding width; set by the pipeline from the text encoder
+        hidden: int = positive(256)
+        layers: int = positive(4)
+        kernel_size: int = positive(5)
+
+        def __post_init__(self) -> None:
+            require(
+                self.kernel_size % 2 == 1,
+                "kernel_size",
+                f"must be odd (the time convolution keeps the number of frames), got {self.kernel_size}",
+            )
 
     consumes = "complex_stft"
     produces = "complex_stft"

@@ -23,6 +23,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Metric
 
@@ -50,7 +51,7 @@ class _BSSEvalAgainstRest(Metric):
 
     @dataclass
     class Config:
-        filter_length: int = 512  # taps of the allowed distortion filter (bss_eval's default)
+        filter_length: int = positive(512)  # taps of the allowed distortion filter (bss_eval's default)
 
     def score(self, estimate: Tensor, reference: Tensor, sample_rate: int, mixture: Optional[Tensor] = None) -> Tensor:
         if mixture is None:

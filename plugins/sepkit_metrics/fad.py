@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sepkit.config import non_negative
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Metric
 
@@ -94,7 +95,7 @@ class FADConfig:
     encoder: dict[str, Any] = field(default_factory=_default_encoder)  # any audio encoder section
     checkpoint: Optional[str] = None  # put into the encoder section (PANNs: Cnn14_16k_mAP=0.438.pth)
     allow_random_weights: bool = False  # tests only: accept an untrained PANNs encoder
-    eps: float = EPS  # covariance regularisation when the product is singular
+    eps: float = non_negative(EPS)  # covariance regularisation when the product is singular
 
 
 class FAD(Metric):

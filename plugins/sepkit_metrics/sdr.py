@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Metric
 
@@ -105,7 +106,7 @@ class BSSEvalSDR(Metric):
 
     @dataclass
     class Config:
-        filter_length: int = 512
+        filter_length: int = positive(512)
 
     def score(self, estimate, reference, sample_rate, mixture=None):
         import fast_bss_eval

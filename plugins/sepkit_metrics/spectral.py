@@ -82,8 +82,15 @@ class MelPSNR(Metric):
         audioldm_preprocess: bool = False
 
     def scaled_log_mel(self, wave: Tensor, sample_rate: int) -> Tensor:
-        """wave [B, T] -> float [B, 64, frames] in [0, 1]."""
+        """wave [B, T] -> float [B, 64, frames] in [0, 1].
+
+        Reflection padding needs more than n_fft / 2 = 256 samples: a shorter wave is zero-padded
+        to 257 first (estimate and reference alike, so a 1-sample pair still gets a score).
+        """
         import torchaudio
+
+        if wave.shape[-1] <= 256:
+            wave = torch.nn.functional.pad(wave, (0, 257 - wave.shape[-1]))
 
         mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate,

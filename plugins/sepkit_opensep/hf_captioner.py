@@ -21,6 +21,7 @@ import torch
 from omegaconf import MISSING
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 
 from .interfaces import Captioner
@@ -32,8 +33,8 @@ class HFCaptioner(Captioner):
     @dataclass
     class Config:
         model_dir: str = MISSING  # local directory: config, weights, feature extractor and tokenizer files
-        num_beams: int = 1
-        max_new_tokens: int = 48
+        num_beams: int = positive(1)
+        max_new_tokens: int = positive(48)
         prefix: Optional[str] = None  # text prompt some captioners expect (passed as decoder prompt ids)
 
     def __init__(self, config: Config) -> None:

@@ -16,6 +16,7 @@ from typing import Optional
 import torch
 from omegaconf import MISSING
 
+from sepkit.config import non_negative, positive
 from sepkit.errors import SepkitError
 
 from .interfaces import ParsedSource, SourceParser
@@ -28,8 +29,8 @@ class LLMSourceParser(SourceParser):
     @dataclass
     class Config:
         model_dir: str = MISSING  # local Hugging Face directory (config, weights, tokenizer)
-        shots: int = len(FEW_SHOT_EXAMPLES)
-        max_new_tokens: int = 256
+        shots: int = non_negative(len(FEW_SHOT_EXAMPLES))
+        max_new_tokens: int = positive(256)
         chat_template: bool = True  # wrap the prompt as a user turn when the tokenizer has a chat template
         dtype: Optional[str] = None  # "bfloat16" / "float16" to load a large model in half precision
 

@@ -23,13 +23,14 @@ turns "remove" into the mixture minus the extraction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from omegaconf import MISSING
 from torch import Tensor, nn
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 
@@ -42,12 +43,12 @@ class OpenSepUNetSeparator(Separator):
 
     @dataclass
     class Config:
-        input_dim: int = MISSING  # STFT bins; set by the pipeline from the audio encoder
-        query_dim: int = MISSING  # text token width; set by the pipeline from the text encoder
-        base_channels: int = 32
-        channel_multipliers: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 8, 8])
-        attention_levels: int = 2  # lowest resolutions with attention (1: the bottleneck only)
-        heads: int = 8
+        input_dim: int = positive(MISSING)  # STFT bins; set by the pipeline from the audio encoder
+        query_dim: int = positive(MISSING)  # text token width; set by the pipeline from the text encoder
+        base_channels: int = positive(32)
+        channel_multipliers: list[int] = positive(default_factory=lambda: [1, 2, 4, 8, 8, 8])
+        attention_levels: int = positive(2)  # lowest resolutions with attention (1: the bottleneck only)
+        heads: int = positive(8)
 
     consumes = "complex_stft"
     produces = "complex_stft"

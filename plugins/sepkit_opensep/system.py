@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sepkit.config import positive, probability
 from sepkit.errors import SepkitError
 from sepkit.train.system import System
 
@@ -35,9 +36,9 @@ from .tagger import SourceTagger, TaggerConfig
 
 @dataclass
 class TaggerSystemConfig(TaggerConfig):
-    max_sources: int = 4  # sources per training mixture: uniform in 1..max_sources
+    max_sources: int = positive(4)  # sources per training mixture: uniform in 1..max_sources
     level_db: list[float] = field(default_factory=lambda: [-10.0, 10.0])  # level of each other source vs. the first
-    threshold: float = 0.5  # validation: a tag is predicted when its probability reaches this
+    threshold: float = probability(0.5)  # validation: a tag is predicted when its probability reaches this
 
 
 def tagger_config(config: Any) -> TaggerConfig:

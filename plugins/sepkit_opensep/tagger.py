@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 
 
@@ -25,11 +26,11 @@ class TaggerConfig:
     """Architecture and tag vocabulary of a ``SourceTagger`` (the keys of ``train.system`` for ``tagger``)."""
 
     tags: list[str] = field(default_factory=list)  # empty: every tag of the training clip manifest, sorted
-    sample_rate: int = 16000
-    n_fft: int = 512
-    hop_length: int = 160
-    n_mels: int = 64
-    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    sample_rate: int = positive(16000)
+    n_fft: int = positive(512)
+    hop_length: int = positive(160)
+    n_mels: int = positive(64)
+    channels: list[int] = positive(default_factory=lambda: [32, 64, 128])
 
 
 class SourceTagger(nn.Module):

@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import non_negative, positive, probability
 from sepkit.errors import SepkitError
 
 from .interfaces import Captioner
@@ -49,17 +50,18 @@ class TaggerCaptioner(Captioner):
     @dataclass
     class Config:
         checkpoint: Optional[str] = None  # a `tagger` run's checkpoint (its stored recipe gives tags and sizes)
-        threshold: float = 0.5
-        max_sources: int = 4
-        min_sources: int = 1  # tags always named, even under the threshold (0: "" when nothing reaches it)
+        threshold: float = probability(0.5)
+        max_sources: int = positive(4)
+        # tags always named, even under the threshold (0: "" when nothing reaches it)
+        min_sources: int = non_negative(1)
         template: str = "a mixture of {sources}"
         # Without a checkpoint (tests, untrained use) the tagger is built from these:
         tags: list[str] = field(default_factory=list)
-        sample_rate: int = 16000
-        n_fft: int = 512
-        hop_length: int = 160
-        n_mels: int = 64
-        channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+        sample_rate: int = positive(16000)
+        n_fft: int = positive(512)
+        hop_length: int = positive(160)
+        n_mels: int = positive(64)
+        channels: list[int] = positive(default_factory=lambda: [32, 64, 128])
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sepkit.checkpoint import load_state_dict_checked
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioEncoder, AudioFeatures
 
@@ -111,9 +112,9 @@ class Cnn14(nn.Module):
 
 @dataclass
 class Cnn14Config:
-    sample_rate: int = 16000  # 16000 (Cnn14_16k front end) or 32000 (Cnn14 front end)
+    sample_rate: int = positive(16000)  # 16000 (Cnn14_16k front end) or 32000 (Cnn14 front end)
     checkpoint: Optional[str] = None  # official .pth, e.g. Cnn14_16k_mAP=0.438.pth; None = random weights
-    base_channels: int = 64  # 64 = the official widths (needed for official checkpoints)
+    base_channels: int = positive(64)  # 64 = the official widths (needed for official checkpoints)
 
 
 class Cnn14Encoder(AudioEncoder):

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sepkit.config import fraction, positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import TASKS, AudioEncoder, AudioFeatures, TextEmbedding, TextEncoder
 
@@ -66,13 +67,13 @@ class QAudioConfig:
     checkpoint: Optional[str] = None  # a sepkit checkpoint of the 'qaudio' training system (Q-Former weights)
     audio_encoder: dict = field(default_factory=_default_audio_encoder)  # frozen; its own keys (checkpoint, ...)
     text_encoder: dict = field(default_factory=_default_text_encoder)  # frozen; its own keys (model_dir, ...)
-    hidden: int = 768  # Q-Former width (C_g, and the text tokens' width)
-    num_layers: int = 2  # the paper's 2 layers (self-attention + cross-attention each)
-    num_heads: int = 12
-    ffn_dim: int = 3072
-    itc_dim: int = 256  # width of the contrastive embeddings (embed_text / embed_audio)
-    max_text_tokens: int = 512  # learnt text positions, including [CLS]
-    dropout: float = 0.1
+    hidden: int = positive(768)  # Q-Former width (C_g, and the text tokens' width)
+    num_layers: int = positive(2)  # the paper's 2 layers (self-attention + cross-attention each)
+    num_heads: int = positive(12)
+    ffn_dim: int = positive(3072)
+    itc_dim: int = positive(256)  # width of the contrastive embeddings (embed_text / embed_audio)
+    max_text_tokens: int = positive(512)  # learnt text positions, including [CLS]
+    dropout: float = fraction(0.1)
     mask_audio_padding: bool = True  # the query ignores audio tokens past the clip's end (AudioMAE pads to 10.24 s)
 
 

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sepkit.config import fraction, non_negative, positive
 from sepkit.errors import SepkitError
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import System
@@ -60,11 +61,11 @@ EXTRACT, REMOVE = 0, 1  # sepkit.interfaces.TASKS order
 
 @dataclass
 class QAudioSystemConfig:
-    itc_weight: float = 1.0
-    itm_weight: float = 1.0
-    itg_weight: float = 1.0  # 0: no generation loss (then the text encoder needs no tokenizer/vocabulary)
-    label_smoothing: float = 0.1  # ITC and ITG, as BLIP-2
-    temperature: float = 0.07  # initial ITC temperature (learnt, clamped to [0.001, 0.5])
+    itc_weight: float = non_negative(1.0)
+    itm_weight: float = non_negative(1.0)
+    itg_weight: float = non_negative(1.0)  # 0: no generation loss (then the text encoder needs no tokenizer/vocabulary)
+    label_smoothing: float = fraction(0.1)  # ITC and ITG, as BLIP-2
+    temperature: float = positive(0.07)  # initial ITC temperature (learnt, clamped to [0.001, 0.5])
     pairs: str = "extract"  # extract: extract rows only | all: also remove rows (described source = mixture - target)
     validation_seed: int = 0  # hard-negative draws in validation
 

@@ -38,13 +38,14 @@ the extracted source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from omegaconf import MISSING
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from sepkit.config import positive, probability
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 from sepkit_resunet.blocks import DecoderBlock, EncoderBlock, init_bn, init_layer
@@ -70,11 +71,13 @@ class ResUNet30Separator(Separator):
 
     @dataclass
     class Config:
-        input_dim: int = MISSING  # STFT bins (1025 for n_fft 2048); set by the pipeline from the audio encoder
-        query_dim: int = MISSING  # query embedding width (512 for CLAP); set by the pipeline from the text encoder
-        base_channels: int = 32  # channels of the first encoder block (32 in the official model)
-        channel_multipliers: list[int] = field(default_factory=lambda: list(OFFICIAL_MULTIPLIERS))
-        momentum: float = 0.01  # batch-norm momentum (the official value)
+        # STFT bins (1025 for n_fft 2048); set by the pipeline from the audio encoder
+        input_dim: int = positive(MISSING)
+        # query embedding width (512 for CLAP); set by the pipeline from the text encoder
+        query_dim: int = positive(MISSING)
+        base_channels: int = positive(32)  # channels of the first encoder block (32 in the official model)
+        channel_multipliers: list[int] = positive(default_factory=lambda: list(OFFICIAL_MULTIPLIERS))
+        momentum: float = probability(0.01)  # batch-norm momentum (the official value)
 
     consumes = "complex_stft"
     produces = "complex_stft"

@@ -35,6 +35,7 @@ from omegaconf import MISSING
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 
@@ -50,18 +51,18 @@ class SGNSeparator(Separator):
 
     @dataclass
     class Config:
-        input_dim: int = MISSING  # STFT bins; set by the pipeline from the audio encoder
-        query_dim: int = MISSING  # text embedding width; set by the pipeline from the text encoder
+        input_dim: int = positive(MISSING)  # STFT bins; set by the pipeline from the audio encoder
+        query_dim: int = positive(MISSING)  # text embedding width; set by the pipeline from the text encoder
         class_names: list[str] = MISSING  # one learnable class token per name (e.g. MUSIC's 11 instruments)
         class_text_encoder: dict[str, Any] = field(default_factory=dict)  # embeds the names: ${model.text_encoder}
         class_template: str = "{}"  # text embedded for each class name
-        base_channels: int = 64  # first U-Net level (Sound of Pixels: 64)
-        channel_multipliers: list[int] = field(default_factory=lambda: list(SOP_MULTIPLIERS))  # one per level
-        mask_channels: int = 32  # K, decoder feature channels per time-frequency bin (Sound of Pixels: 32)
-        embed_dim: int = 512  # D, class tokens and patch features (guess)
-        num_layers: int = 3  # transformer layers over [class tokens; patches] (guess)
-        num_heads: int = 8
-        grouping_temperature: float = 0.1  # softmax temperature of the patch-to-class assignment (guess)
+        base_channels: int = positive(64)  # first U-Net level (Sound of Pixels: 64)
+        channel_multipliers: list[int] = positive(default_factory=lambda: list(SOP_MULTIPLIERS))  # one per level
+        mask_channels: int = positive(32)  # K, decoder feature channels per time-frequency bin (Sound of Pixels: 32)
+        embed_dim: int = positive(512)  # D, class tokens and patch features (guess)
+        num_layers: int = positive(3)  # transformer layers over [class tokens; patches] (guess)
+        num_heads: int = positive(8)
+        grouping_temperature: float = positive(0.1)  # softmax temperature of the patch-to-class assignment (guess)
 
     consumes = "complex_stft"
     produces = "complex_stft"

@@ -14,6 +14,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import positive, require
 from sepkit.interfaces import AudioEncoder, AudioFeatures, Decoder
 
 REPRESENTATION = "complex_stft"
@@ -21,10 +22,19 @@ REPRESENTATION = "complex_stft"
 
 @dataclass
 class STFTConfig:
-    n_fft: int = 1024
-    hop_length: int = 256
-    win_length: Optional[int] = None  # None: n_fft
-    sample_rate: int = 16000
+    n_fft: int = positive(1024)
+    hop_length: int = positive(256)
+    win_length: Optional[int] = positive(None)  # None: n_fft
+    sample_rate: int = positive(16000)
+
+    def __post_init__(self) -> None:
+        window = self.win_length or self.n_fft
+        require(window <= self.n_fft, "win_length", f"must be at most n_fft ({self.n_fft}), got {window}")
+        require(
+            self.hop_length <= window,
+            "hop_length",
+            f"must be at most the window (win_length or n_fft: {window}) for an invertible STFT, got {self.hop_length}",
+        )
 
 
 class _STFTBase:
@@ -47,6 +57,7 @@ class STFTEncoder(_STFTBase, AudioEncoder):
         super().__init__(config)
         self._setup(config)
         self.output_dim = config.n_fft // 2 + 1
+        self.min_samples = config.n_fft // 2 + 1  # reflection padding of n_fft // 2 needs a longer input
 
     def encode_audio(self, wave: Tensor, lengths: Tensor) -> AudioFeatures:
         with torch.autocast(device_type=wave.device.type, enabled=False):

@@ -26,6 +26,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sepkit.config import positive, ranged
 from sepkit.errors import SepkitError
 from sepkit.hf_local import load_local, local_dir
 from sepkit.interfaces import TASKS, TextEmbedding, TextEncoder
@@ -35,14 +36,14 @@ from sepkit.interfaces import TASKS, TextEmbedding, TextEncoder
 class FlanT5Config:
     model_dir: Optional[str] = None  # local HF directory (config.json, weights, tokenizer); None: random weights
     tokenizer_dir: Optional[str] = None  # tokenizer only (default: model_dir; else the stand-in tokenizer)
-    max_length: int = 128  # tokens per text, including </s>
+    max_length: int = ranged(128, low=2)  # tokens per text, including </s>
     # sizes of the random-weight model (ignored with model_dir); defaults: FLAN-T5-base
-    vocab_size: int = 32128
-    d_model: int = 768
-    num_layers: int = 12
-    num_heads: int = 12
-    d_kv: int = 64
-    d_ff: int = 2048
+    vocab_size: int = positive(32128)
+    d_model: int = positive(768)
+    num_layers: int = positive(12)
+    num_heads: int = positive(12)
+    d_kv: int = positive(64)
+    d_ff: int = positive(2048)
     feed_forward_proj: str = "gated-gelu"
 
 

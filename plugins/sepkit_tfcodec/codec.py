@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 from torch import Tensor
 
+from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Codec, CodecFrames
 
@@ -42,18 +43,18 @@ SAMPLE_RATE = 16000
 @dataclass
 class TFCodecConfig:
     checkpoint: Optional[str] = None  # a sepkit 'tfcodec' training checkpoint or a state dict file
-    win_length: int = 320
-    hop_length: int = 80
-    power: float = 0.3
-    channels: list[int] = field(default_factory=lambda: [16, 32, 64, 64])
-    bin_strides: list[int] = field(default_factory=lambda: [1, 4, 4, 2])
-    tcm_channels: int = 512
-    tcm_blocks: int = 4
-    tcm_kernel: int = 5
-    latent_dim: int = 480
-    combine_frames: int = 4
-    num_groups: int = 16
-    codebook_size: int = 1024
+    win_length: int = positive(320)
+    hop_length: int = positive(80)
+    power: float = positive(0.3)
+    channels: list[int] = positive(default_factory=lambda: [16, 32, 64, 64])
+    bin_strides: list[int] = positive(default_factory=lambda: [1, 4, 4, 2])
+    tcm_channels: int = positive(512)
+    tcm_blocks: int = positive(4)
+    tcm_kernel: int = positive(5)
+    latent_dim: int = positive(480)
+    combine_frames: int = positive(4)
+    num_groups: int = positive(16)
+    codebook_size: int = positive(1024)
 
 
 class TFCodec(Codec):

@@ -30,12 +30,13 @@ codec reads such a ``best.ckpt`` through its ``checkpoint:`` key and drops the d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from sepkit.config import non_negative, positive
 from sepkit.errors import SepkitError
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import System, length_mask, si_sdr
@@ -54,16 +55,16 @@ AUDIO_SOURCES = ("target", "mixture", "both")
 @dataclass
 class TFCodecTrainingConfig:
     audio: str = "target"  # batch audio to code: target | mixture | both
-    spectral_loss_weight: float = 1.0  # power-compressed STFT MSE
-    mel_loss_weight: float = 0.25  # multi-window mel L1
-    commitment_loss_weight: float = 0.25
-    adversarial_weight: float = 0.001  # LSGAN generator loss
-    feature_matching_weight: float = 0.1
-    adversarial_start: int = 0  # first step whose generator loss has the adversarial terms
-    disc_ffts: list[int] = field(default_factory=lambda: [512, 1024, 2048])
-    disc_mels: list[int] = field(default_factory=lambda: [64, 80, 128])
-    disc_channels: int = 32
-    disc_layers: int = 4
+    spectral_loss_weight: float = non_negative(1.0)  # power-compressed STFT MSE
+    mel_loss_weight: float = non_negative(0.25)  # multi-window mel L1
+    commitment_loss_weight: float = non_negative(0.25)
+    adversarial_weight: float = non_negative(0.001)  # LSGAN generator loss
+    feature_matching_weight: float = non_negative(0.1)
+    adversarial_start: int = non_negative(0)  # first step whose generator loss has the adversarial terms
+    disc_ffts: list[int] = positive(default_factory=lambda: [512, 1024, 2048])
+    disc_mels: list[int] = positive(default_factory=lambda: [64, 80, 128])
+    disc_channels: int = positive(32)
+    disc_layers: int = positive(4)
 
 
 class TFCodecSystem(System):

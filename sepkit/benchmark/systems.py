@@ -3,7 +3,8 @@
 ``RECIPE`` is a recipe file or a bundled recipe name (``mini/audiosep``); ``@CHECKPOINT``
 is a sepkit checkpoint or an official release that a component of the recipe loads
 (``SeparationPipeline.load``). Without it the recipe's own ``checkpoint:`` is used, and
-without that the weights are untrained.
+without that the weights are untrained. Recipe overrides (``key.path=value``) after a
+system change that system only: ``mini/audiosep inference.batch_size=2``.
 """
 
 from __future__ import annotations
@@ -89,12 +90,39 @@ def component_checkpoints(tree, where: str = "model") -> dict[str, str]:
     return found
 
 
-def load_system(spec: str, registry) -> System:
-    """Read the recipe, check its component names and that the checkpoint exists (nothing is built)."""
+def group_system_words(words: list[str]) -> list[tuple[str, list[str]]]:
+    """['mini/audiosep', 'inference.batch_size=2', 'tiny/stft_mask'] -> [(system, its overrides), ...].
+
+    An override changes the system named before it, so one recipe can appear twice with different
+    settings (an ablation) in one table.
+    """
+    from sepkit.recipe import is_override
+
+    groups: list[tuple[str, list[str]]] = []
+    for word in words:
+        if is_override(word):
+            if not groups:
+                raise SepkitError(
+                    f"override {word!r} comes before any system; write it after the system it changes "
+                    "(sepkit benchmark mini/audiosep model.separator.hidden=64 --testset ...)"
+                )
+            groups[-1][1].append(word)
+        else:
+            groups.append((word, []))
+    return groups
+
+
+def load_system(spec: str, registry, overrides: Optional[list[str]] = None) -> System:
+    """Read the recipe (with ``overrides``), check its component names and that the checkpoint exists.
+
+    Nothing is built.
+    """
     from sepkit.recipe import check_component_names, load_recipe
 
     recipe_arg, checkpoint_arg = split_spec(spec)
-    recipe = load_recipe(recipe_arg)
+    recipe = load_recipe(recipe_arg, list(overrides or []))
+    if overrides:
+        spec = " ".join([spec, *overrides])
     check_component_names(recipe, registry)
     checkpoint = Path(checkpoint_arg) if checkpoint_arg else recipe.checkpoint_path()
     if checkpoint is not None and not checkpoint.is_file():
@@ -111,13 +139,21 @@ def load_system(spec: str, registry) -> System:
 
 
 def load_systems(specs: list[str], registry, labels: Optional[list[str]] = None) -> list[System]:
-    """Every system checked; labels from ``labels`` or the recipes' names, made unique."""
-    systems = [load_system(spec, registry) for spec in specs]
+    """Every system checked; labels from ``labels`` or the recipes' names, made unique.
+
+    ``specs`` are the command line's words: RECIPE[@CHECKPOINT], each optionally followed by
+    recipe overrides (``key.path=value``) that apply to it.
+    """
+    systems = [load_system(spec, registry, overrides) for spec, overrides in group_system_words(list(specs))]
     if labels:
         if len(labels) != len(systems):
             raise SepkitError(f"--label given {len(labels)} times for {len(systems)} systems; give one per system")
         for system, label in zip(systems, labels):
             system.label = label
+    names = [s.label for s in systems]
+    for system in systems:
+        if names.count(system.label) > 1 and " " in system.spec:
+            system.label = f"{system.label} ({system.spec.partition(' ')[2]})"
     names = [s.label for s in systems]
     for system in systems:
         if names.count(system.label) > 1 and system.checkpoint is not None:

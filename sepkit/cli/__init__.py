@@ -52,9 +52,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; recipe overrides (``key.path=value``) may stand anywhere after the command.
+
+    argparse fills a trailing ``overrides`` list only with the words right after the positionals,
+    so ``sepkit separate mix.wav -q Q -o out.wav model.separator.hidden=16`` would be refused; the
+    commands that take overrides (separate, complexity, train, recipe show: ``overrides``; benchmark:
+    its ``systems`` list, where an override follows the system it changes) get every leftover word
+    that is not an option. Anything else left over is a usage error, as before.
+    """
+    args, extras = parser.parse_known_args(argv)
+    if not extras:
+        return args
+    lists = [getattr(args, k) for k in ("overrides", "systems") if isinstance(getattr(args, k, None), list)]
+    target = lists[0] if lists else None
+    if target is None or any(w.startswith("-") for w in extras):
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    target.extend(extras)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     debug = getattr(args, "debug", False)
     if not getattr(args, "run", None):
         parser.print_help()

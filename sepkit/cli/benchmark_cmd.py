@@ -20,8 +20,9 @@ def add_parser(sub, parents) -> None:
         description="Score each system (RECIPE or RECIPE@CHECKPOINT) on every mixture of a frozen test set, "
         "per instruction type; resumable (per-example results are cached under --out).",
     )
-    p.add_argument("systems", nargs="+", metavar="RECIPE[@CHECKPOINT]",
-                   help="a recipe file or bundled name, optionally @ a sepkit or official checkpoint")
+    p.add_argument("systems", nargs="+", metavar="RECIPE[@CHECKPOINT] [KEY=VALUE ...]",
+                   help="a recipe file or bundled name, optionally @ a sepkit or official checkpoint, each "
+                   "optionally followed by recipe overrides for it (model.separator.hidden=64)")
     p.add_argument("--testset", required=True, metavar="T",
                    help="a mixture manifest (.jsonl from sepkit data mix / data testset) or a sepkit-mini test "
                    "set by name: mini-hsm_tss (data/mixes/hsm_tss_test.jsonl), mini-hsm_tss-val, mini-3sets, "

@@ -55,16 +55,10 @@ def load_enumerator() -> Any:
 
 
 def unique_names(names: list[str]) -> list[str]:
-    """File stems for the sources: slugs, "residual"/"sources" avoided, repeats numbered."""
-    from sepkit.cli.separate_cmd import slug
+    """File stems for the sources: slugs, "residual"/"sources" avoided, repeats numbered until free."""
+    from sepkit.cli.separate_cmd import unique_slugs
 
-    seen: dict[str, int] = {"residual": 1, "sources": 1}
-    out = []
-    for name in names:
-        s = slug(name) or "source"
-        seen[s] = seen.get(s, 0) + 1
-        out.append(s if seen[s] == 1 else f"{s}-{seen[s]}")
-    return out
+    return unique_slugs(names, reserved=("residual", "sources"))
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -78,14 +72,16 @@ def run_all(args) -> int:
     import numpy as np
     import torch
 
+    from sepkit.atomic import check_writable
     from sepkit.audio import audio_subtype, list_audio_files, read_audio, write_audio
-    from sepkit.cli.separate_cmd import _writable_suffix
+    from sepkit.cli.separate_cmd import _writable_suffix, check_output_argument, refuse_input_overwrite
     from sepkit.pipeline import build_pipeline
     from sepkit.recipe import load_recipe
 
     if getattr(args, "query", None):
         raise SepkitError("--all finds the sources itself; give either --all or --query, not both")
-    recipe = load_recipe(args.recipe)
+    check_output_argument(args.output)
+    recipe = load_recipe(args.recipe, getattr(args, "overrides", []))
     if getattr(args, "batch_size", None) is not None:
         if args.batch_size < 1:
             raise SepkitError("--batch-size must be at least 1")
@@ -103,6 +99,9 @@ def run_all(args) -> int:
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise SepkitError(f"-o {output} is a file; --all writes a folder per input, give a folder path")
+    for path in inputs:  # the folders the sources go to can be written, before any model loads
+        rel = path.relative_to(root).with_suffix("") if root is not None else Path(path.stem)
+        check_writable(output / rel / "sources.json")
     finder = enumerator.build_source_finder(recipe)
     pipeline = build_pipeline(recipe, checkpoint=getattr(args, "ckpt", None))
     pipeline.instruction_parser = VerbatimExtract()
@@ -118,11 +117,13 @@ def run_all(args) -> int:
         for src, name in zip(report.sources, names):
             result = pipeline.separate([wave], [rate], src.description, device=args.device, dtype=args.dtype)[0]
             target = folder / f"{name}{suffix}"
+            refuse_input_overwrite(target, inputs)
             write_audio(target, result.numpy(), rate, subtype=subtype)
             residual = residual - result.numpy()
             entries.append({"name": src.name, "description": src.description, "file": target.name})
             print(target)
         residual_path = folder / f"residual{suffix}"
+        refuse_input_overwrite(residual_path, inputs)
         write_audio(residual_path, residual.astype(np.float32), rate, subtype=subtype)
         print(residual_path)
         payload = {

@@ -8,10 +8,15 @@ Where outputs go:
 - several queries or a folder input: OUT is a folder; each output is named
   ``<input stem>[.<query slug>]<suffix>`` (the slug only with several queries),
   keeping the input folder's sub-folders.
+
+Before any model is loaded, every input is read and checked, every planned output is
+compared with every input (a run never overwrites its own input) and with the other
+outputs, and every output location is checked for writability.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -24,6 +29,7 @@ DEFAULT_RECIPE = "mini/audiosep"
 def add_parser(sub, parents) -> None:
     p = sub.add_parser("separate", parents=parents, help="separate sounds described by text from audio files")
     p.add_argument("input", help="an audio file (wav, flac, ogg) or a folder of them")
+    p.add_argument("overrides", nargs="*", help="recipe overrides, e.g. model.separator.hidden=128")
     p.add_argument(
         "--query", "-q", action="append", help="instruction, e.g. 'extract the violin' (repeatable; or --all)"
     )
@@ -57,15 +63,73 @@ def _writable_suffix(suffix: str) -> str:
         return ".wav"
 
 
-def unique_slugs(queries: list[str]) -> list[str]:
-    """One distinct file-name part per query: repeated slugs get "-2", "-3", ..."""
-    seen: dict[str, int] = {}
+def unique_slugs(queries: list[str], reserved: tuple[str, ...] = ()) -> list[str]:
+    """One distinct file-name part per query: a slug already taken gets "-2", "-3", ... until it is free.
+
+    ['extract the violin', 'extract the violin', 'extract the violin 2'] ->
+    ['extract-the-violin', 'extract-the-violin-2', 'extract-the-violin-2-2'].
+    """
+    taken: set[str] = set(reserved)
     out = []
     for q in queries:
-        s = slug(q)
-        seen[s] = seen.get(s, 0) + 1
-        out.append(s if seen[s] == 1 else f"{s}-{seen[s]}")
+        base = candidate = slug(q)
+        number = 2
+        while candidate in taken:
+            candidate = f"{base}-{number}"
+            number += 1
+        taken.add(candidate)
+        out.append(candidate)
     return out
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, so hard links and other spellings of one file compare equal."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def check_outputs_spare_inputs(inputs: list[Path], plans: list[list[Path]], output_arg: str) -> None:
+    """Raise if a planned output is one of the inputs (by resolved path or inode) or two outputs coincide.
+
+    Called before the model loads, so a clash writes nothing.
+    """
+    by_path = {Path(os.path.realpath(p)): p for p in inputs}
+    by_inode = {ident: p for p in inputs if (ident := _identity(p)) is not None}
+    seen: dict[Path, Path] = {}
+    for target in (t for row in plans for t in row):
+        resolved = Path(os.path.realpath(target))
+        source = by_path.get(resolved) or by_inode.get(_identity(target) or (-1, -1))
+        if source is not None:
+            raise SepkitError(
+                f"-o {output_arg!r} would write {target} over the input {source}; sepkit never overwrites its "
+                "input: give another output file or folder (e.g. -o separated/)"
+            )
+        if resolved in seen:
+            raise SepkitError(
+                f"two results would be written to {target} (inputs {seen[resolved]} and another with the same "
+                "name); give a folder of inputs whose names differ, or separate them one by one"
+            )
+        seen[resolved] = target
+
+
+def refuse_input_overwrite(target: Path, inputs: list[Path]) -> None:
+    """Last guard before a write whose name was not known in advance (``--all``): never replace an input."""
+    check_outputs_spare_inputs(inputs, [[target]], str(target))
+
+
+def check_output_locations(plans: list[list[Path]]) -> None:
+    """Every planned output can be written (its folder exists or can be made, and is writable)."""
+    from sepkit.atomic import check_writable
+
+    checked: set[Path] = set()
+    for target in (t for row in plans for t in row):
+        if target.parent in checked and not target.is_dir():
+            continue
+        check_writable(target)
+        checked.add(target.parent)
 
 
 def plan_outputs(inputs: list[Path], root: Path | None, queries: list[str], output: Path) -> list[list[Path]]:
@@ -89,6 +153,12 @@ def plan_outputs(inputs: list[Path], root: Path | None, queries: list[str], outp
     return plans
 
 
+def check_output_argument(output: str) -> None:
+    """``-o ""`` (or only spaces) is a usage error, not "the current folder"."""
+    if not output or not output.strip():
+        raise SepkitError("-o is empty; give an output file (-o out.wav) or folder (-o out/)")
+
+
 def run(args) -> int:
     from sepkit.audio import audio_subtype, list_audio_files, read_audio, write_audio
     from sepkit.pipeline import build_instruction_parser, build_pipeline
@@ -107,7 +177,8 @@ def run(args) -> int:
             from sepkit.instructions import ACCEPTED_FORMS
 
             raise SepkitError(f"--query is empty; say what to separate. Accepted forms: {ACCEPTED_FORMS}")
-    recipe = load_recipe(args.recipe)
+    check_output_argument(args.output)
+    recipe = load_recipe(args.recipe, args.overrides)
     if args.batch_size is not None:
         if args.batch_size < 1:
             raise SepkitError("--batch-size must be at least 1")
@@ -120,13 +191,15 @@ def run(args) -> int:
     for path in inputs:  # every input is checked before a model is loaded or an output written
         read_audio(path)
     plans = plan_outputs(inputs, root, queries, Path(args.output))
+    check_outputs_spare_inputs(inputs, plans, args.output)
+    check_output_locations(plans)
+    pipeline = build_pipeline(recipe, checkpoint=args.ckpt)
     if args.ckpt is None and recipe.checkpoint_path() is None:
         print(
             f"sepkit: note: recipe {recipe.source} has no trained checkpoint; separating with untrained weights "
             "(the end-to-end path runs, the output is not a real separation)",
             file=sys.stderr,
         )
-    pipeline = build_pipeline(recipe, checkpoint=args.ckpt)
 
     group = max(1, pipeline.settings.batch_size)
     for start in range(0, len(inputs), group):

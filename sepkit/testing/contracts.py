@@ -418,6 +418,21 @@ class AudioEncoderContract(ComponentContract):
         )
         assert_finite(out.frames, "frames")
 
+    def test_encodes_its_shortest_input(self):
+        component = self.build()
+        shortest = int(getattr(component, "min_samples", 1))
+        assert shortest >= 1, f"min_samples must be at least 1, got {shortest}"
+        wave = 0.1 * torch.randn(1, shortest, generator=torch.Generator().manual_seed(0))
+        try:
+            out = self._run(component, (wave, torch.tensor([shortest])))
+        except Exception as exc:  # the declared minimum is wrong: say which value to declare
+            raise AssertionError(
+                f"encode_audio fails on a wave of min_samples={shortest} samples ({type(exc).__name__}: {exc}); "
+                "declare the true shortest input as the class attribute min_samples"
+            ) from exc
+        assert out.frames.shape[1] >= 1, f"a wave of min_samples={shortest} samples gave no frames"
+        assert_finite(out.frames, "frames of the shortest input")
+
     def test_frame_count_matches_frame_rate(self):
         component = self.build()
         wave, lengths = self.sample_inputs(component)

@@ -47,6 +47,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from sepkit.config import non_negative, positive, probability, range_problems, ranged
 from sepkit.errors import SepkitError
 
 SCHEDULES = ("constant", "cosine", "step")
@@ -60,10 +61,10 @@ class ScheduleConfig:
     """``train.schedule``: a factor on ``train.lr`` per optimizer step, after a linear warmup."""
 
     name: str = "constant"  # constant | cosine | step
-    warmup_steps: int = 0  # linear warmup from lr / warmup_steps to lr
-    min_ratio: float = 0.0  # cosine: final lr as a fraction of train.lr
-    step_size: int = 1000  # step: multiply by gamma every step_size steps after warmup
-    gamma: float = 0.1
+    warmup_steps: int = non_negative(0)  # linear warmup from lr / warmup_steps to lr
+    min_ratio: float = probability(0.0)  # cosine: final lr as a fraction of train.lr
+    step_size: int = positive(1000)  # step: multiply by gamma every step_size steps after warmup
+    gamma: float = positive(0.1)
 
 
 @dataclass
@@ -71,25 +72,25 @@ class TrainConfig:
     """``train:`` — the optimisation loop (see the module docstring for each key)."""
 
     system: Any = "separation"
-    steps: int = 1000
-    batch_size: int = 8
-    grad_accum: int = 1
-    grad_clip: Optional[float] = 5.0
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
+    steps: int = non_negative(1000)
+    batch_size: int = positive(8)
+    grad_accum: int = positive(1)
+    grad_clip: Optional[float] = non_negative(5.0)
+    lr: float = non_negative(1e-3)
+    weight_decay: float = non_negative(0.01)
+    betas: list[float] = ranged(default_factory=lambda: [0.9, 0.999], low=0, high=1, high_open=True)
+    eps: float = positive(1e-8)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: str = "l1"
     val_metric: str = "loss"
     val_mode: str = "auto"
     dtype: str = "float32"
-    ema: Optional[float] = None
-    log_every: int = 10
-    val_every: int = 0
-    ckpt_every: int = 0
-    keep: int = 3
-    seed: int = 0
+    ema: Optional[float] = ranged(None, low=0, high=1, low_open=True, high_open=True)
+    log_every: int = positive(10)
+    val_every: int = non_negative(0)
+    ckpt_every: int = non_negative(0)
+    keep: int = non_negative(3)
+    seed: int = ranged(0, low=0, high=2**63 - 1)
     device: str = "auto"
     out: Optional[str] = None  # run folder when --out is not given (default runs/<recipe name>)
     debug: bool = False  # per-rank files: ids-rank<R>.jsonl (example ids per step), params-rank<R>.json
@@ -107,8 +108,8 @@ class SplitConfig:
     clips: Optional[str] = None  # clip manifest, mixed on the fly (with protocol)
     shards: Optional[str] = None  # folder of tar shards (sepkit data shard), mixed on the fly (with protocol)
     protocol: Optional[str] = None  # mixing protocol name (sepkit.data.mixing)
-    length: Optional[int] = None  # mixtures drawn per epoch (with clips)
-    seconds: Optional[float] = None  # mixture length with clips (default: the protocol's)
+    length: Optional[int] = positive(None)  # mixtures drawn per epoch (with clips)
+    seconds: Optional[float] = positive(None)  # mixture length with clips (default: the protocol's)
     instruction: Any = None  # "random" (train default) | "all" (val default) | instruction index
 
 
@@ -118,10 +119,10 @@ class DataConfig:
 
     train: Optional[SplitConfig] = None
     val: Optional[SplitConfig] = None
-    sample_rate: Optional[int] = None  # Hz; must equal the pipeline's if given
-    crop_seconds: Optional[float] = None  # random crop of training examples
-    num_workers: int = 0  # DataLoader worker processes
-    cache_clips: int = 512  # decoded clips kept in memory per split
+    sample_rate: Optional[int] = positive(None)  # Hz; must equal the pipeline's if given
+    crop_seconds: Optional[float] = positive(None)  # random crop of training examples
+    num_workers: int = non_negative(0)  # DataLoader worker processes
+    cache_clips: int = non_negative(512)  # decoded clips kept in memory per split
 
 
 def _allowed(cls: type, key_path: str) -> tuple[str, list[str]]:
@@ -165,6 +166,9 @@ def structured(cls: type, section: Any, where: str, source: str) -> Any:
             raise SepkitError(f"{source}: '{where}.{key}' must be a mapping (keys: {allowed}), got {value!r}")
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(cls), section or {})
+        problem = next(range_problems(cfg), None)
+        if problem is not None:
+            raise SepkitError(f"{source}: bad value for '{where}.{problem[0]}': {problem[1]}; fix the recipe")
         missing = sorted(OmegaConf.missing_keys(cfg))
         if missing:
             raise SepkitError(

@@ -97,7 +97,7 @@ def test_init_from_a_file_a_component_reads_itself(corpus, tmp_path):
     assert system.frozen == ["text_encoder"] and not system.pipeline.text_encoder.training
     assert system.pipeline.separator.training
     official = tmp_path / "official.pth"
-    official.write_bytes(b"not a sepkit checkpoint")
+    torch.save({"model": {"weight": torch.zeros(2)}}, official)  # a torch file, not in sepkit's format
     with pytest.raises(SepkitError, match="no component of this recipe .* recognises it"):
         system.init_from(str(official))
     seen = []

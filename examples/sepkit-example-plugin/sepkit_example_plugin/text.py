@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sepkit.config import positive
 from sepkit.interfaces import TextEmbedding, TextEncoder
 
 
@@ -30,10 +31,10 @@ class HashedNgramTextEncoder(TextEncoder):
 
     @dataclass
     class Config:
-        embed_dim: int = 128
-        buckets: int = 65536
-        ngram: int = 3
-        max_words: int = 32
+        embed_dim: int = positive(128)  # sepkit.config ranges: a recipe with embed_dim: 0 is refused at load time
+        buckets: int = positive(65536)
+        ngram: int = positive(3)
+        max_words: int = positive(32)
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
