@@ -208,6 +208,7 @@ class Trainer:
         init_from: Optional[str] = None,
         registry: Any = None,
         progress: bool = True,
+        budget_minutes: Optional[float] = None,
     ) -> None:
         self.recipe = recipe
         self.cfg = load_train_config(recipe)
@@ -221,6 +222,11 @@ class Trainer:
         self.step, self.seconds, self.cpu_seconds, self.best = 0, 0.0, 0.0, None
         self.dist = DistInfo()
         self._ready = False
+        if budget_minutes is not None and not budget_minutes > 0:
+            raise SepkitError(f"--budget-minutes must be positive, got {budget_minutes}")
+        self.budget_minutes = budget_minutes
+        self._deadline: Optional[float] = None
+        self.stopped_by_budget = False
 
     # --- setting up ---------------------------------------------------------------------
     def check_run_dir(self) -> Optional[Path]:
@@ -342,7 +348,10 @@ class Trainer:
 
     # --- training -------------------------------------------------------------------------
     def fit(self) -> dict:
-        """Train to ``train.steps``; returns a summary (run folder, steps, last losses, throughput)."""
+        """Train to ``train.steps``, or until ``budget_minutes`` of wall clock have passed (then stop at a step
+        boundary with a full resumable checkpoint); returns a summary (run folder, steps, losses, throughput)."""
+        if self.budget_minutes is not None:
+            self._deadline = time.monotonic() + 60.0 * self.budget_minutes
         try:
             self.setup()
             return self._loop()
@@ -388,8 +397,14 @@ class Trainer:
                 (cfg.val_every and self.step % cfg.val_every == 0) or self.step == cfg.steps
             ):
                 self.validate()
-            if (cfg.ckpt_every and self.step % cfg.ckpt_every == 0) or self.step == cfg.steps:
+            saved = (cfg.ckpt_every and self.step % cfg.ckpt_every == 0) or self.step == cfg.steps
+            if saved:
                 self.save()
+            if self.step < cfg.steps and self._budget_spent():
+                if not saved:
+                    self.save()
+                self.stopped_by_budget = True
+                break
         bar.close()
         if cfg.debug:
             self._dump_params()
@@ -402,7 +417,15 @@ class Trainer:
             "best": self.best,
             "examples_per_s": round(session_examples * self.dist.world_size / elapsed, 3) if elapsed > 0 else None,
             "world_size": self.dist.world_size,
+            "stopped": "budget" if self.stopped_by_budget else "steps",
         }
+
+    def _budget_spent(self) -> bool:
+        """True once the wall-clock budget is over, on every rank alike (rank 0's clock decides)."""
+        if self._deadline is None:
+            return False
+        over = float(time.monotonic() >= self._deadline) if self.dist.is_main else 0.0
+        return all_reduce_sum({"over": over}, self.dist, self.device)["over"] > 0
 
     def _train_step(self, micro: list) -> tuple[dict[str, float], int]:
         """One optimizer step per phase over the micro-batches; returns (logged values, examples)."""
@@ -591,19 +614,73 @@ def _link_or_copy(source: Path, target: Path, fallback) -> None:
         fallback()
 
 
+def resolve_train_args(args) -> tuple[str, list[str], Optional[str], bool]:
+    """(recipe, overrides, run folder, resume) from ``sepkit train``'s arguments.
+
+    ``sepkit train --resume RUN_DIR [overrides]`` continues a run from its own ``recipe.yaml`` (the
+    resolved recipe it was started with), wherever the folder now is; ``sepkit train RECIPE --out DIR
+    --resume`` continues ``DIR`` with the recipe named, which must match the run's.
+    """
+    from sepkit.recipe import is_override
+
+    recipe = getattr(args, "recipe", None)
+    overrides = list(getattr(args, "overrides", None) or [])
+    if recipe is not None and is_override(recipe):  # `sepkit train --resume RUN train.steps=2000`
+        overrides.insert(0, recipe)
+        recipe = None
+    resume = getattr(args, "resume", False)
+    out = getattr(args, "out", None)
+    run_dir = resume if isinstance(resume, str) else None
+    if run_dir is not None:
+        if out is not None and Path(out).resolve() != Path(run_dir).resolve():
+            raise SepkitError(f"--resume {run_dir} and --out {out} name different run folders; give one of them")
+        out = run_dir
+        if recipe is None:
+            saved = Path(run_dir) / RECIPE_FILE
+            if not saved.is_file():
+                raise SepkitError(
+                    f"--resume {run_dir}: no {RECIPE_FILE} there, so it is not a sepkit run folder; "
+                    "give the folder that sepkit train --out wrote"
+                )
+            recipe = str(saved)
+    if recipe is None:
+        raise SepkitError("name a recipe (sepkit train RECIPE --out DIR), or continue a run: sepkit train --resume DIR")
+    return recipe, overrides, out, bool(resume)
+
+
+def continue_command(out: Path, budget_minutes: Optional[float]) -> str:
+    """The command that continues a run stopped by its budget."""
+    import shlex
+
+    budget = f" --budget-minutes {budget_minutes:g}" if budget_minutes is not None else ""
+    return f"sepkit train --resume {shlex.quote(str(out))}{budget}"
+
+
 def train_from_args(args) -> int:
     """``sepkit train``: load the recipe with its overrides, train, print the summary (rank 0)."""
+    import sys
+
     from sepkit.recipe import load_recipe
 
-    recipe = load_recipe(args.recipe, list(getattr(args, "overrides", None) or []))
+    recipe_arg, overrides, out, resume = resolve_train_args(args)
+    recipe = load_recipe(recipe_arg, overrides)
+    budget = getattr(args, "budget_minutes", None)
     trainer = Trainer(
         recipe,
-        out_dir=getattr(args, "out", None),
+        out_dir=out,
         device=getattr(args, "device", None),
-        resume=bool(getattr(args, "resume", False)),
+        resume=resume,
         init_from=getattr(args, "init_from", None),
+        budget_minutes=budget,
     )
     summary = trainer.fit()
     if trainer.dist.is_main:
         print(json.dumps(summary, indent=2, default=str))
+        if trainer.stopped_by_budget:
+            print(
+                f"sepkit: --budget-minutes {budget:g} reached at step {trainer.step} of {trainer.cfg.steps}; "
+                f"{trainer.ckpt_dir / 'last.ckpt'} holds everything to continue: "
+                f"{continue_command(trainer.out, budget)}",
+                file=sys.stderr,
+            )
     return 0

@@ -49,3 +49,43 @@ def test_sigkill_then_resume_gives_the_same_curve(corpus, tmp_path):
             for key in x.keys() - {"seconds", "cpu_seconds", "examples_per_s"}:
                 assert x[key] == y[key], (split, x["step"], key, x[key], y[key])
     assert [m["step"] for m in read_metrics(run_a)] == list(range(1, STEPS + 1))
+
+
+def test_budget_stop_then_resume_in_a_moved_folder_gives_the_same_curve(corpus, tmp_path):
+    """--budget-minutes stops at a step boundary (exit 0, a line saying how to continue); the run folder,
+    moved elsewhere as a committed run would be, continues with ``sepkit train --resume DIR`` alone."""
+    import shutil
+
+    env = clean_env(OMP_NUM_THREADS="1")
+    run_a, run_b, moved = tmp_path / "a", tmp_path / "b", tmp_path / "elsewhere" / "b"
+    a = subprocess.run(command(corpus, run_a), capture_output=True, text=True, env=env, timeout=300)
+    assert a.returncode == 0, a.stderr
+    b = subprocess.run(command(corpus, run_b, "--budget-minutes", "0.0001"), capture_output=True, text=True,
+                       env=env, timeout=300)  # fmt: skip
+    assert b.returncode == 0, b.stderr
+    summary = json.loads(b.stdout)
+    assert summary["stopped"] == "budget" and 1 <= summary["step"] < STEPS
+    assert f"sepkit train --resume {run_b} --budget-minutes 0.0001" in b.stderr
+    assert (run_b / "checkpoints" / "last.ckpt").is_file()
+
+    moved.parent.mkdir()
+    shutil.move(str(run_b), str(moved))
+    resumed = subprocess.run(sepkit_cmd("train", "--resume", moved, "--device", "cpu"), capture_output=True,
+                             text=True, env=env, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["step"] == STEPS and summary["stopped"] == "steps"
+    for split in ("train", "val"):
+        curve_a, curve_b = read_metrics(run_a, split), read_metrics(moved, split)
+        assert [m["step"] for m in curve_b] == [m["step"] for m in curve_a]
+        for x, y in zip(curve_a, curve_b):
+            for key in x.keys() - {"seconds", "cpu_seconds", "examples_per_s"}:
+                assert x[key] == y[key], (split, x["step"], key, x[key], y[key])
+
+
+def test_resume_needs_a_run_folder(tmp_path):
+    proc = subprocess.run(sepkit_cmd("train", "--resume", tmp_path), capture_output=True, text=True,
+                          env=clean_env(), timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "not a sepkit run folder" in proc.stderr
+    proc = subprocess.run(sepkit_cmd("train"), capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert proc.returncode == 2 and "--resume" in proc.stderr
