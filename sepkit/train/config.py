@@ -17,7 +17,8 @@ An unknown key or a value of the wrong type is a ``SepkitError`` naming the full
       loss: l1                      # interpreted by the system (separation: l1 | si_sdr | snr)
       val_metric: si_sdri           # decides best.ckpt
       val_mode: auto                # auto (a metric named *loss* -> min, else max) | min | max
-      dtype: float32                # autocast: float32 | bfloat16 | float16 (float16 adds a GradScaler)
+      precision: fp32               # fp32 | bf16 | fp16: autocast of forward and loss with fp32 master weights
+                                    # (bf16: no loss scaling needed; fp16 adds a GradScaler, for GPUs)
       ema: null                     # EMA decay (e.g. 0.999): validation and best.ckpt use the EMA weights
       log_every: 10
       val_every: 200                # 0: validate only at the end
@@ -51,7 +52,7 @@ from sepkit.config import non_negative, positive, probability, range_problems, r
 from sepkit.errors import SepkitError
 
 SCHEDULES = ("constant", "cosine", "step")
-DTYPES = ("float32", "bfloat16", "float16")
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # train.precision -> autocast dtype
 DEVICES = ("auto", "cpu", "cuda")
 VAL_MODES = ("auto", "min", "max")
 
@@ -84,7 +85,7 @@ class TrainConfig:
     loss: str = "l1"
     val_metric: str = "loss"
     val_mode: str = "auto"
-    dtype: str = "float32"
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (PRECISIONS)
     ema: Optional[float] = ranged(None, low=0, high=1, low_open=True, high_open=True)
     log_every: int = positive(10)
     val_every: int = non_negative(0)
@@ -196,13 +197,21 @@ def _check(ok: bool, source: str, message: str) -> None:
 def load_train_config(recipe) -> TrainConfig:
     """The recipe's ``train:`` section as a checked ``TrainConfig`` (defaults for missing keys)."""
     src = recipe.source
-    cfg = structured(TrainConfig, recipe.config.get("train"), "train", src)
+    section = recipe.config.get("train")
+    _check(
+        section is None or "dtype" not in section,
+        src,
+        "train.dtype was renamed train.precision (fp32 | bf16 | fp16; float32 -> fp32, bfloat16 -> bf16)",
+    )
+    cfg = structured(TrainConfig, section, "train", src)
     _check(cfg.steps >= 0, src, f"train.steps={cfg.steps} must be >= 0")
     _check(cfg.batch_size >= 1, src, f"train.batch_size={cfg.batch_size} must be >= 1")
     _check(cfg.grad_accum >= 1, src, f"train.grad_accum={cfg.grad_accum} must be >= 1")
     _check(cfg.lr >= 0, src, f"train.lr={cfg.lr} must be >= 0")
     _check(len(cfg.betas) == 2, src, f"train.betas needs two numbers, got {cfg.betas}")
-    _check(cfg.dtype in DTYPES, src, f"train.dtype={cfg.dtype!r}; allowed: {', '.join(DTYPES)}")
+    _check(
+        cfg.precision in PRECISIONS, src, f"train.precision={cfg.precision!r}; allowed: {', '.join(PRECISIONS)}"
+    )
     _check(cfg.device in DEVICES, src, f"train.device={cfg.device!r}; allowed: {', '.join(DEVICES)}")
     _check(cfg.val_mode in VAL_MODES, src, f"train.val_mode={cfg.val_mode!r}; allowed: {', '.join(VAL_MODES)}")
     _check(

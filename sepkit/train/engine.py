@@ -38,7 +38,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sepkit.errors import SepkitError
-from sepkit.train.config import flatten, load_data_config, load_train_config
+from sepkit.train.config import PRECISIONS, flatten, load_data_config, load_train_config
 from sepkit.train.distributed import (
     DistInfo,
     EpochSampler,
@@ -268,7 +268,7 @@ class Trainer:
 
         cfg = self.cfg
         self.dist, self.device = init_distributed(resolve_device(self.device_name))
-        self.amp = resolve_dtype(cfg.dtype)
+        self.amp = resolve_dtype(PRECISIONS[cfg.precision])
         last = self.check_run_dir()
         seed_everything(cfg.seed)
         self.system = build_system(self.recipe, cfg, self.registry)

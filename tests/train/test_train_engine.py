@@ -114,15 +114,15 @@ def test_worker_processes_give_the_same_run(corpus, tmp_path):
     ]
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-def test_autocast_ema_and_accumulation(corpus, tmp_path, dtype):
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_ema_and_accumulation(corpus, tmp_path, precision):
     out = tmp_path / "run"
-    trainer(corpus, out, steps=4, grad_accum=2, ema=0.9, dtype=dtype, log_every=1).fit()
+    trainer(corpus, out, steps=4, grad_accum=2, ema=0.9, precision=precision, log_every=1).fit()
     losses = [m["loss"] for m in read_metrics(out)]
     assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
     last = load_checkpoint(out / "checkpoints" / "last.ckpt")
     best = load_checkpoint(out / "checkpoints" / "best.ckpt")
-    assert last["ema"]["updates"] == 4 and (last["scaler"] is not None) == (dtype == "float16")
+    assert last["ema"]["updates"] == 4 and (last["scaler"] is not None) == (precision == "fp16")
     shadow = last["ema"]["shadow"]["pipeline.separator.proj_in.weight"]
     assert torch.equal(best["state_dict"]["separator.proj_in.weight"], shadow)  # best.ckpt holds EMA weights
     assert not torch.equal(last["state_dict"]["separator.proj_in.weight"], shadow)
