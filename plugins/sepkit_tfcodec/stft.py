@@ -43,12 +43,14 @@ class CompressedSTFT(nn.Module):
         return torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)
 
     def decompress(self, features: Tensor) -> Tensor:
-        """float [B, 2, N, bins] -> wave float [B, (N - 1) * hop]."""
-        real, imag = features[:, 0].transpose(1, 2), features[:, 1].transpose(1, 2)  # [B, bins, N]
-        magnitude = (real.square() + imag.square() + self.eps).sqrt()
-        scale = magnitude.pow(1.0 / self.power - 1.0)  # |Y|**(1/p) / |Y|
-        spec = torch.complex(real * scale, imag * scale)
-        length = (features.shape[2] - 1) * self.hop_length
-        return torch.istft(
-            spec, self.win_length, self.hop_length, self.win_length, self.window, center=True, length=length
-        )
+        """float [B, 2, N, bins] -> wave float [B, (N - 1) * hop]. Always in float32 (complex bf16 does not exist)."""
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            features = features.float()
+            real, imag = features[:, 0].transpose(1, 2), features[:, 1].transpose(1, 2)  # [B, bins, N]
+            magnitude = (real.square() + imag.square() + self.eps).sqrt()
+            scale = magnitude.pow(1.0 / self.power - 1.0)  # |Y|**(1/p) / |Y|
+            spec = torch.complex(real * scale, imag * scale)
+            length = (features.shape[2] - 1) * self.hop_length
+            return torch.istft(
+                spec, self.win_length, self.hop_length, self.win_length, self.window, center=True, length=length
+            )

@@ -60,6 +60,16 @@ def test_shapes_code_range_lengths():
     assert torch.equal(embedded, frames.latents)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_round_trip_under_autocast_returns_float32(dtype):
+    """bf16 training (train.precision=bf16) and bf16 inference: the iSTFT runs in float32 (no complex bf16)."""
+    codec = build()
+    x = 0.1 * torch.randn(2, 8000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), torch.autocast("cpu", dtype=dtype):
+        wave = codec.net(x)[0]
+    assert wave.dtype == torch.float32 and torch.isfinite(wave).all()
+
+
 def test_causal_within_lookahead():
     codec = build()
     torch.manual_seed(1)
