@@ -38,7 +38,9 @@ def test_sigkill_then_resume_gives_the_same_curve(corpus, tmp_path):
     resumed = subprocess.run(command(corpus, run_b, "--resume"), capture_output=True, text=True, env=env, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
-    assert summary["step"] == STEPS and summary["steps_this_run"] <= STEPS - KILL_AFTER
+    # the kill can land after step-12.ckpt is written but before last.ckpt points to it: then the run
+    # resumes from the checkpoint before (step 8), which is as correct, only longer
+    assert summary["step"] == STEPS and summary["steps_this_run"] <= STEPS - KILL_AFTER + CKPT_EVERY
     out_a, err_a = a.communicate(timeout=120)
     assert a.returncode == 0, err_a
 
