@@ -14,6 +14,16 @@ STEPS, CKPT_EVERY, KILL_AFTER = 24, 4, 12
 EXACT = ("loss", "grad_norm", "lr")
 
 
+def assert_same_curve(run_a, run_b) -> None:
+    """Both runs logged the same steps with exactly the same losses, gradient norms, rates and val metrics."""
+    for split in ("train", "val"):
+        curve_a, curve_b = read_metrics(run_a, split), read_metrics(run_b, split)
+        assert [m["step"] for m in curve_b] == [m["step"] for m in curve_a]
+        for x, y in zip(curve_a, curve_b):
+            for key in x.keys() - {"seconds", "cpu_seconds", "examples_per_s"}:
+                assert x[key] == y[key], (split, x["step"], key, x[key], y[key])
+
+
 def command(corpus, out, *extra):
     overrides = train_overrides(corpus, steps=STEPS, log_every=1, ckpt_every=CKPT_EVERY, val_every=12, keep=20)
     return sepkit_cmd("train", TRAIN_RECIPE, *overrides, "--out", out, "--device", "cpu", *extra)
@@ -44,12 +54,7 @@ def test_sigkill_then_resume_gives_the_same_curve(corpus, tmp_path):
     out_a, err_a = a.communicate(timeout=120)
     assert a.returncode == 0, err_a
 
-    for split in ("train", "val"):
-        curve_a, curve_b = read_metrics(run_a, split), read_metrics(run_b, split)
-        assert [m["step"] for m in curve_b] == [m["step"] for m in curve_a]
-        for x, y in zip(curve_a, curve_b):
-            for key in x.keys() - {"seconds", "cpu_seconds", "examples_per_s"}:
-                assert x[key] == y[key], (split, x["step"], key, x[key], y[key])
+    assert_same_curve(run_a, run_b)
     assert [m["step"] for m in read_metrics(run_a)] == list(range(1, STEPS + 1))
 
 
@@ -77,12 +82,7 @@ def test_budget_stop_then_resume_in_a_moved_folder_gives_the_same_curve(corpus, 
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert summary["step"] == STEPS and summary["stopped"] == "steps"
-    for split in ("train", "val"):
-        curve_a, curve_b = read_metrics(run_a, split), read_metrics(moved, split)
-        assert [m["step"] for m in curve_b] == [m["step"] for m in curve_a]
-        for x, y in zip(curve_a, curve_b):
-            for key in x.keys() - {"seconds", "cpu_seconds", "examples_per_s"}:
-                assert x[key] == y[key], (split, x["step"], key, x[key], y[key])
+    assert_same_curve(run_a, moved)
 
 
 def test_resume_needs_a_run_folder(tmp_path):
