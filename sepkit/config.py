@@ -94,16 +94,6 @@ def at_least(low: float) -> dict:
     return in_range(low)
 
 
-def greater_than(low: float) -> dict:
-    """Field metadata: ``value > low``."""
-    return in_range(low, low_open=True)
-
-
-def at_most(high: float) -> dict:
-    """Field metadata: ``value <= high``."""
-    return in_range(high=high)
-
-
 # --- fields: sample_rate: int = positive(16000) -------------------------------------------------------
 _NO_DEFAULT: Any = dataclasses.MISSING
 

@@ -204,10 +204,7 @@ def load_train_config(recipe) -> TrainConfig:
         "train.dtype was renamed train.precision (fp32 | bf16 | fp16; float32 -> fp32, bfloat16 -> bf16)",
     )
     cfg = structured(TrainConfig, section, "train", src)
-    _check(cfg.steps >= 0, src, f"train.steps={cfg.steps} must be >= 0")
-    _check(cfg.batch_size >= 1, src, f"train.batch_size={cfg.batch_size} must be >= 1")
-    _check(cfg.grad_accum >= 1, src, f"train.grad_accum={cfg.grad_accum} must be >= 1")
-    _check(cfg.lr >= 0, src, f"train.lr={cfg.lr} must be >= 0")
+    # numeric ranges (steps, batch_size, lr, ema, log_every, ...) are the fields' own, checked by structured()
     _check(len(cfg.betas) == 2, src, f"train.betas needs two numbers, got {cfg.betas}")
     _check(
         cfg.precision in PRECISIONS, src, f"train.precision={cfg.precision!r}; allowed: {', '.join(PRECISIONS)}"
@@ -219,10 +216,6 @@ def load_train_config(recipe) -> TrainConfig:
         src,
         f"train.schedule.name={cfg.schedule.name!r}; allowed: {', '.join(SCHEDULES)}",
     )
-    _check(cfg.ema is None or 0.0 < cfg.ema < 1.0, src, f"train.ema={cfg.ema} must be a decay in (0, 1) or null")
-    for key in ("log_every", "val_every", "ckpt_every", "keep"):
-        _check(getattr(cfg, key) >= 0, src, f"train.{key} must be >= 0")
-    _check(cfg.log_every >= 1, src, "train.log_every must be >= 1")
     _check(isinstance(cfg.system, (str, dict)), src, "train.system must be a name or {name: ..., <options>}")
     return cfg
 
