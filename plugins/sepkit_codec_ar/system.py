@@ -31,7 +31,8 @@ encoder and codec are not stored (they come from their own sections).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,7 @@ from torch import Tensor, nn
 
 from sepkit.config import fraction
 from sepkit.errors import SepkitError
+from sepkit.interfaces import AudioFeatures
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import System
 
@@ -116,22 +118,37 @@ class CodecARSystem(System):
         return self.audio_encoder.sample_rate
 
     # --- a step ---------------------------------------------------------------------------
+    def frozen_outputs(self, batch: dict) -> tuple[AudioFeatures, Tensor, Tensor]:
+        """(AudioMAE features of the targets, codec codes long [B, G, T], code lengths long [B]).
+
+        Read from the feature cache when every row of the batch is a cached clean clip (same id,
+        same number of samples), else computed by the frozen audio encoder and codec.
+        """
+        rows = self._cached_rows(batch)
+        if rows is not None:
+            return self._stack_cached(rows, batch["target"].device)
+        return self.compute_frozen(batch["target"].float(), batch["lengths"].long())
+
+    @torch.no_grad()
+    def compute_frozen(self, wave: Tensor, lengths: Tensor) -> tuple[AudioFeatures, Tensor, Tensor]:
+        """wave float [B, T] at the audio encoder's rate -> (features, codes long [B, G, T'], code lengths [B])."""
+        codec = self.decoder.codec
+        features = self.audio_encoder.encode_audio(wave, lengths)
+        rate_in, rate_out = int(self.audio_encoder.sample_rate), int(codec.sample_rate)
+        codec_lengths = lengths
+        if rate_in != rate_out:
+            wave = AF.resample(wave, rate_in, rate_out)
+            codec_lengths = torch.div(lengths * rate_out + rate_in - 1, rate_in, rounding_mode="floor")
+        frames = codec.encode(wave, codec_lengths)
+        return features, frames.codes.long(), frames.lengths.long()
+
     def targets(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """-> (prefix [B, P, prefix_in], prefix_valid bool [B, P], codes long [B, G, T], steps long [B])."""
-        wave, lengths = batch["target"].float(), batch["lengths"].long()
-        codec = self.decoder.codec
+        features, codes, code_lengths = self.frozen_outputs(batch)
         with torch.no_grad():
-            features = self.audio_encoder.encode_audio(wave, lengths)
             prefix, valid = self.decoder.prefix_tokens(features)
-            rate_in, rate_out = int(self.audio_encoder.sample_rate), int(codec.sample_rate)
-            codec_lengths = lengths
-            if rate_in != rate_out:
-                wave = AF.resample(wave, rate_in, rate_out)
-                codec_lengths = torch.div(lengths * rate_out + rate_in - 1, rate_in, rounding_mode="floor")
-            frames = codec.encode(wave, codec_lengths)
-        codes = frames.codes.long()
         covered = self.decoder.acoustic_steps(features).to(codes.device)
-        steps = torch.minimum(frames.lengths.to(codes.device).long(), covered).clamp(1, codes.shape[-1])
+        steps = torch.minimum(code_lengths.to(codes.device), covered).clamp(1, codes.shape[-1])
         codes = codes[..., : int(steps.max())]
         if codes.shape[-1] > self.decoder.lm.max_steps:
             raise SepkitError(
@@ -140,6 +157,109 @@ class CodecARSystem(System):
                 "to at most max_seconds or raise max_seconds"
             )
         return prefix, valid, codes, steps
+
+    # --- cached frozen features: AudioMAE tokens and codec codes of clean clips --------------------
+    def _store_meta(self, manifest: Path) -> dict:
+        from sepkit.data.manifest import read_clips, resolve_path
+        from sepkit.train.feature_cache import component_fingerprint, source_stamp
+
+        clips = read_clips(manifest)
+        files = [resolve_path(c.path, manifest.parent) for c in clips]
+        audio = component_fingerprint(self.audio_encoder, self.recipe.section("audio_encoder"), "-")
+        codec = component_fingerprint(self.decoder.codec, self.decoder.config.codec, "-")
+        extra = {
+            "what": "codec-ar targets of clean clips: audio_encoder frames and codec codes",
+            "audio_encoder": audio["fingerprint"],
+            "codec": codec["fingerprint"],
+            "source": source_stamp(manifest, files),
+        }
+        return component_fingerprint(nn.Identity(), {}, self.train_cfg.precision, extra)
+
+    def cache_features(self, manifest: Path, data: Any, device: torch.device, progress: bool = True) -> dict:
+        """AudioMAE tokens and codec codes of every clip of ``manifest`` (first ``seconds`` of each).
+
+        ``data``: the recipe's DataConfig; the clips are cut as its ``protocol: clean`` split does.
+        """
+        from tqdm import tqdm
+
+        from sepkit.data.dataset import CLEAN_PROTOCOL, CleanClipDataset, collate_mixtures
+        from sepkit.data.manifest import ClipCache, read_clips
+        from sepkit.train.feature_cache import FeatureStore
+
+        manifest = Path(manifest).resolve()
+        seconds = None
+        for split in (data.train, data.val):
+            if split is not None and split.protocol == CLEAN_PROTOCOL and split.seconds is not None:
+                seconds = split.seconds
+        clips = read_clips(manifest)
+        cache = ClipCache(self.sample_rate, base_dir=manifest.parent, capacity=0)
+        dataset = CleanClipDataset(clips, cache, seconds=seconds)
+        store = FeatureStore.at(manifest, "codec-ar", self._store_meta(manifest))
+        entries = store.load()
+        todo = [i for i, clip in enumerate(clips) if clip.id not in entries]
+        self.eval()
+        size = max(1, int(self.train_cfg.batch_size))
+        for start in tqdm(range(0, len(todo), size), desc="cache clips", unit="batch", disable=not progress):
+            batch = collate_mixtures([dataset[i] for i in todo[start : start + size]])
+            wave, lengths = batch["target"].to(device), batch["lengths"].to(device)
+            with self.autocast(device):
+                features, codes, code_lengths = self.compute_frozen(wave, lengths)
+            for row, clip_id in enumerate(batch["id"]):
+                entries[clip_id] = {
+                    "samples": lengths[row].cpu().clone(),
+                    "frames": features.frames[row].cpu().clone(),
+                    "frame_length": features.lengths[row].cpu().clone(),
+                    "codes": codes[row, :, : int(code_lengths[row])].to(torch.int32).cpu().clone(),
+                }
+        store.save(entries)
+        return {
+            "codec-ar": {"store": str(store.folder), "clips": len(entries), "computed": len(todo), "seconds": seconds},
+            "not cached": "validation mixtures' targets (a mixture manifest is encoded on the fly)",
+        }
+
+    def use_feature_cache(self, manifests: list[Path]) -> list[str]:
+        from sepkit.data.manifest import iter_jsonl
+        from sepkit.train.feature_cache import FeatureStore
+
+        found, lines = {}, []
+        for manifest in manifests:
+            first = next((d for _, d in iter_jsonl(manifest)), None)
+            if first is None or "sources" in first:  # mixture manifests: targets are mixed, not cached
+                continue
+            store = FeatureStore.at(manifest, "codec-ar", self._store_meta(manifest))
+            entries = store.load()
+            if entries:
+                found.update(entries)
+                lines.append(f"feature cache: codec-ar targets of {len(entries)} clips from {store.folder}")
+        self._cached = found
+        if not lines:
+            lines.append("feature cache: none for codec-ar (clean clips: protocol clean + sepkit data cache)")
+        return lines
+
+    def _cached_rows(self, batch: dict) -> Optional[list[dict]]:
+        cached = getattr(self, "_cached", None)
+        if not cached or "id" not in batch:
+            return None
+        rows = []
+        for clip_id, n in zip(batch["id"], batch["lengths"].tolist()):
+            entry = cached.get(clip_id)
+            if entry is None or int(entry["samples"]) != int(n):
+                return None
+            rows.append(entry)
+        return rows
+
+    def _stack_cached(self, rows: list[dict], device: torch.device) -> tuple[AudioFeatures, Tensor, Tensor]:
+        tokens = max(r["frames"].shape[0] for r in rows)
+        frames = torch.stack([_pad_first(r["frames"], tokens) for r in rows]).to(device)
+        width = max(r["codes"].shape[-1] for r in rows)
+        codes = torch.stack([F.pad(r["codes"].long(), (0, width - r["codes"].shape[-1])) for r in rows]).to(device)
+        features = AudioFeatures(
+            frames=frames,
+            lengths=torch.stack([r["frame_length"] for r in rows]).to(device),
+            frame_rate=float(self.audio_encoder.frame_rate),
+        )
+        code_lengths = torch.tensor([r["codes"].shape[-1] for r in rows], device=device)
+        return features, codes, code_lengths
 
     def token_losses(self, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
         """-> (cross-entropy float [B, G, T], correct float [B, G, T], valid-step mask float [B, 1, T])."""
@@ -177,3 +297,10 @@ class CodecARSystem(System):
             entry = self.registry.get(kind, name)
             out[entry.provider] = entry.version
         return out
+
+
+def _pad_first(x: Tensor, size: int) -> Tensor:
+    """``x`` zero-padded along its first axis to ``size``."""
+    if x.shape[0] == size:
+        return x
+    return torch.cat([x, x.new_zeros(size - x.shape[0], *x.shape[1:])])

@@ -39,7 +39,8 @@ from sepkit.config import non_negative, probability
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, TextEmbedding
 from sepkit.task_tokens import append_task_tokens
-from sepkit.train.system import System
+from sepkit.train.feature_cache import CachedTextEncoder
+from sepkit.train.system import System, cache_frozen_texts, use_text_cache
 
 from .global_stage import GlobalSeparator
 from .local_stage import LocalSeparator
@@ -58,6 +59,7 @@ class HSMConfig:
     global_weight: float = non_negative(0.1)  # joint: weight of L_global
     local_weight: float = non_negative(1.0)  # joint: weight of L_local
     p_gt: float = probability(0.1)  # joint: probability (per example) of conditioning H2 on G_tgt instead of G_hat
+    cache_text: int = non_negative(4096)  # descriptions whose query embedding is kept in memory (0: no text caching)
 
 
 class Encoded(NamedTuple):
@@ -111,6 +113,7 @@ class HSMSystem(System):
         self.text_encoder, self.audio_encoder, self.separator = text, audio, separator
         for module in (text, audio):
             module.requires_grad_(False)
+        self.text_cache = CachedTextEncoder(text.encode_text, config.cache_text) if config.cache_text > 0 else None
         self._check_stage(where)
         self._freeze_untrained_stage()
         self.stored = stored_kinds(recipe)
@@ -206,7 +209,7 @@ class HSMSystem(System):
         """Query (caption + task tokens), mixture and target features of a batch, without gradients."""
         descriptions = list(batch["description"])
         unique = sorted(set(descriptions))
-        text = self.text_encoder.encode_text(unique)
+        text = (self.text_cache or self.text_encoder.encode_text)(unique)
         index = torch.tensor([unique.index(d) for d in descriptions], device=text.tokens.device)
         query = TextEmbedding(text.tokens[index], text.mask[index], text.pooled[index])
         if self.separator.task_tokens:
@@ -221,6 +224,13 @@ class HSMSystem(System):
                     "the global stage needs one (use qaudio, part: audio)"
                 )
         return Encoded(query, mixture, target)
+
+    # --- cached frozen features: the text side (mixtures are drawn anew every epoch) ----------------
+    def cache_features(self, manifest, data, device, progress: bool = True) -> dict:
+        return cache_frozen_texts(self, self.text_encoder, self.text_cache, manifest, device, progress)
+
+    def use_feature_cache(self, manifests) -> list[str]:
+        return use_text_cache(self, self.text_encoder, self.text_cache, manifests)
 
     # --- losses -------------------------------------------------------------------------------
     def _global(self, enc: Encoded) -> tuple[Tensor, Tensor]:

@@ -5,6 +5,7 @@
     sepkit data testset NAME --out DIR [--corpus KEY=MANIFEST ...] | sepkit data testset --list
     sepkit data import CORPUS --root DIR --out DIR [--on-missing skip|fail]
     sepkit data shard --manifest M --out DIR [--shard-size N]
+    sepkit data cache RECIPE --manifest M [overrides ...] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ def add_parser(sub, parents) -> None:
     shard.add_argument("--shard-size", type=int, default=1000, help="clips per shard")
     shard.set_defaults(run=run_shard)
 
+    cache = dsub.add_parser(
+        "cache", parents=parents,
+        help="precompute a training recipe's frozen features for a manifest (sepkit train reads them)",
+    )
+    cache.add_argument("recipe", help="a training recipe (file or bundled name)")
+    cache.add_argument("overrides", nargs="*", help="dotlist overrides, as for sepkit train")
+    cache.add_argument("--manifest", action="append", default=None,
+                       help="clip or mixture manifest (repeatable; default: every manifest the recipe's data: names)")
+    cache.add_argument("--device", choices=("auto", "cpu", "cuda"), help="overrides train.device")
+    cache.set_defaults(run=run_cache)
 
 def _print(summary) -> None:
     print(json.dumps(summary, indent=2, default=str))
@@ -122,4 +133,32 @@ def run_shard(args) -> int:
     from sepkit.data.shards import write_shards
 
     _print(write_shards(args.manifest, args.out, shard_size=args.shard_size))
+    return 0
+
+
+def run_cache(args) -> int:
+    from pathlib import Path
+
+    from sepkit.device import resolve_device
+    from sepkit.errors import SepkitError
+    from sepkit.recipe import load_recipe
+    from sepkit.train.config import load_data_config, load_train_config
+    from sepkit.train.feature_cache import data_manifests
+    from sepkit.train.system import build_system
+
+    recipe = load_recipe(args.recipe, list(args.overrides))
+    train, data = load_train_config(recipe), load_data_config(recipe)
+    if args.manifest:
+        manifests = [Path(m).resolve() for m in args.manifest]
+    else:
+        manifests = data_manifests(data, recipe.base_dir)
+    if not manifests:
+        raise SepkitError(f"{recipe.source}: no manifest to cache; give --manifest M or a recipe with data.train")
+    for manifest in manifests:
+        if not manifest.is_file():
+            raise SepkitError(f"manifest {manifest} does not exist; give an existing clip or mixture manifest")
+    device = resolve_device(args.device or train.device)
+    system = build_system(recipe, train).to(device)
+    summary = {str(m): system.cache_features(m, data, device, progress=True) for m in manifests}
+    _print(summary)
     return 0

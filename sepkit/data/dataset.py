@@ -197,6 +197,63 @@ class ProtocolMixtureDataset(_EpochDataset):
         return make_example(record, self.cache, k, self.crop_samples, rng)
 
 
+CLEAN_PROTOCOL = "clean"  # data.<split>.protocol for clean clips, not mixtures
+
+
+class CleanClipDataset(_EpochDataset):
+    """Clean clips as they are: ``protocol: clean`` in a recipe's ``data.<split>`` section.
+
+    Item ``index`` is clip ``index % len(clips)``: its first ``seconds`` (the whole clip if
+    shorter; never a random window, so a frozen encoder's output for it is the same every epoch
+    and can be cached), as both ``mixture`` and ``target``, with one of the clip's descriptions
+    (drawn per epoch) and the task "extract"; ``id`` is the clip id. ``length`` items per epoch
+    (default: one per clip). For systems that train on audio alone (codecs, AudioMAE, the
+    codec-ar decoder).
+    """
+
+    def __init__(
+        self,
+        clips: list[ClipRecord],
+        cache: ClipCache,
+        seed: int = 0,
+        length: Optional[int] = None,
+        seconds: Optional[float] = None,
+        crop_seconds: Optional[float] = None,
+    ) -> None:
+        super().__init__(seed, crop_seconds, cache.sample_rate)
+        if not clips:
+            raise SepkitError("the clip list is empty; give a non-empty clip manifest")
+        from sepkit.data.mixing import clip_descriptions
+
+        self.clips = clips
+        self.cache = cache
+        self.length = len(clips) if length is None else int(length)
+        self.samples = None if seconds is None else max(1, int(round(seconds * cache.sample_rate)))
+        self.descriptions = [clip_descriptions(clip) or [clip.id] for clip in clips]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng = self.rng(index)
+        k = index % len(self.clips)
+        clip = self.clips[k]
+        audio = self.cache.load(clip.path)
+        if self.samples is not None:
+            audio = audio[: self.samples]
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        audio, _ = crop(audio, audio, self.crop_samples, rng)
+        options = self.descriptions[k]
+        return {
+            "mixture": audio,
+            "target": audio,
+            "description": options[int(rng.integers(len(options)))],
+            "task": TASKS.index("extract"),
+            "length": int(audio.shape[-1]),
+            "id": clip.id,
+        }
+
+
 def collate_mixtures(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Examples -> batch: mixture/target float32 [B, T] zero-padded to the longest, lengths/task long [B]."""
     if not items:
@@ -269,6 +326,9 @@ def dataset_from_config(
     mine = [c for c in clips if c.split == split] if len(splits) > 1 else clips
     if not mine:
         raise SepkitError(f"{source}: {path} has no clips of split {split!r} (it has {', '.join(sorted(splits))})")
+    if split_cfg.protocol == CLEAN_PROTOCOL:
+        length = None if split_cfg.length is None else int(split_cfg.length)
+        return CleanClipDataset(mine, cache, seed, length, split_cfg.seconds, crop_seconds)
     return ProtocolMixtureDataset(
         mine,
         str(split_cfg.protocol),

@@ -478,10 +478,13 @@ class ClipCache:
             import torchaudio.functional as AF
 
             mono = AF.resample(torch.from_numpy(mono), sr, self.sample_rate).numpy()
+        mono = mono.astype(np.float32)
+        if self.capacity <= 0:  # data.cache_clips: 0 keeps nothing
+            return mono
         if len(self._cache) >= self.capacity:
             self._cache.pop(next(iter(self._cache)))
-        self._cache[path] = mono.astype(np.float32)
-        return self._cache[path]
+        self._cache[path] = mono
+        return mono
 
 
 def place_source(clip: np.ndarray, ref: SourceRef, num_samples: int, sample_rate: int) -> np.ndarray:

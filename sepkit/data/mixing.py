@@ -229,6 +229,12 @@ def _candidates(clip: ClipRecord, tags: list[str]) -> list[tuple[str, str]]:
     return result
 
 
+def clip_descriptions(clip: ClipRecord, normaliser: TagNormaliser | None = None) -> list[str]:
+    """The descriptions an instruction about ``clip`` alone can carry: its captions and its tag phrase."""
+    tags = (normaliser or _default_normaliser()).normalise_all(clip.tags)
+    return [description for description, _ in _candidates(clip, tags)]
+
+
 def _lower_first(text: str) -> str:
     """ "A dog barks" -> "a dog barks" for use inside a sentence; "TV noise" stays."""
     first = text.split()[0]

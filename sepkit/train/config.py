@@ -108,9 +108,9 @@ class SplitConfig:
     mixtures: Optional[str] = None  # mixture manifest (JSONL of MixtureRecord)
     clips: Optional[str] = None  # clip manifest, mixed on the fly (with protocol)
     shards: Optional[str] = None  # folder of tar shards (sepkit data shard), mixed on the fly (with protocol)
-    protocol: Optional[str] = None  # mixing protocol name (sepkit.data.mixing)
-    length: Optional[int] = positive(None)  # mixtures drawn per epoch (with clips)
-    seconds: Optional[float] = positive(None)  # mixture length with clips (default: the protocol's)
+    protocol: Optional[str] = None  # mixing protocol name (sepkit.data.mixing), or "clean": the clips themselves
+    length: Optional[int] = positive(None)  # mixtures drawn per epoch (with clips; clean: default one per clip)
+    seconds: Optional[float] = positive(None)  # mixture length with clips (default: the protocol's; clean: whole clip)
     instruction: Any = None  # "random" (train default) | "all" (val default) | instruction index
 
 
@@ -240,8 +240,13 @@ def load_data_config(recipe) -> DataConfig:
         given = [k for k in SOURCES if getattr(part, k) is not None]
         if len(given) > 1:
             raise SepkitError(f"{src}: data.{split} gives {' and '.join(given)}; give one of {', '.join(SOURCES)}")
-        if given and given[0] != "mixtures" and (not part.protocol or not part.length):
-            raise SepkitError(f"{src}: data.{split}.{given[0]} needs data.{split}.protocol and data.{split}.length")
+        if given and given[0] != "mixtures" and not part.protocol:
+            raise SepkitError(
+                f"{src}: data.{split}.{given[0]} needs data.{split}.protocol (a mixing protocol, with "
+                f"data.{split}.length, or 'clean' for the clean clips themselves)"
+            )
+        if given and given[0] != "mixtures" and part.protocol != "clean" and not part.length:
+            raise SepkitError(f"{src}: data.{split}.{given[0]} with protocol {part.protocol} needs data.{split}.length")
     _check(cfg.crop_seconds is None or cfg.crop_seconds > 0, src, "data.crop_seconds must be > 0 or null")
     _check(cfg.num_workers >= 0, src, "data.num_workers must be >= 0")
     return cfg

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -39,6 +40,7 @@ from torch.utils.data import DataLoader
 
 from sepkit.errors import SepkitError
 from sepkit.train.config import PRECISIONS, flatten, load_data_config, load_train_config
+from sepkit.train.feature_cache import data_manifests
 from sepkit.train.distributed import (
     DistInfo,
     EpochSampler,
@@ -284,6 +286,10 @@ class Trainer:
         base = self.recipe.base_dir
         self.train_set = self.system.build_dataset("train", self.data_cfg, base, cfg.seed)
         self.val_set = self.system.build_dataset("val", self.data_cfg, base, cfg.seed)
+        self.cache_notes = self.system.use_feature_cache(data_manifests(self.data_cfg, base))
+        if self.dist.is_main and self.progress:
+            for line in self.cache_notes:
+                print(line, file=sys.stderr)
         check_batch_size(len(self.train_set), cfg.batch_size, self.dist, "training")
         sampler = EpochSampler(len(self.train_set), cfg.batch_size, self.dist.rank, self.dist.world_size, cfg.seed)
         self.stream = BatchStream(self.train_set, sampler, self.system.collate, self.data_cfg.num_workers, cfg.seed)

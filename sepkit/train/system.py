@@ -20,7 +20,6 @@ recipe (a name, or ``{name: ..., <keys of the system's Config>}``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional
@@ -30,6 +29,7 @@ from torch import Tensor, nn
 
 from sepkit.errors import SepkitError
 from sepkit.train.config import DataConfig, TrainConfig
+from sepkit.train.feature_cache import CachedTextEncoder  # noqa: F401 - kept importable from here
 
 
 class System(nn.Module, ABC):
@@ -109,6 +109,28 @@ class System(nn.Module, ABC):
         from sepkit.data.dataset import collate_mixtures
 
         return collate_mixtures(items)
+
+    # --- cached frozen features (sepkit.train.feature_cache) --------------------------------------
+    def cache_features(self, manifest: Path, data: DataConfig, device: torch.device, progress: bool = True) -> dict:
+        """Precompute the frozen components' outputs for ``manifest`` next to it; returns a summary.
+
+        ``sepkit data cache`` calls this; systems with frozen inputs to cache override it.
+        """
+        raise SepkitError(
+            f"{self.recipe.source}: the {type(self).__name__} training system has no frozen component whose "
+            "outputs can be cached (nothing it computes is the same from epoch to epoch)"
+        )
+
+    def use_feature_cache(self, manifests: list[Path]) -> list[str]:
+        """Read the valid caches next to ``manifests`` (the recipe's data manifests); returns log lines."""
+        return []
+
+    def autocast(self, device: torch.device):
+        """The autocast context of ``train.precision`` on ``device`` (as the engine's steps run)."""
+        from sepkit.device import autocast, resolve_dtype
+        from sepkit.train.config import PRECISIONS
+
+        return autocast(device, resolve_dtype(PRECISIONS[self.train_cfg.precision]))
 
     # --- checkpoints -----------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Tensor]:
@@ -190,38 +212,6 @@ LOSSES = {
 }
 
 
-class CachedTextEncoder:
-    """Memoises a frozen text encoder's ``encode_text`` per description (LRU of ``capacity`` texts).
-
-    Each description is encoded alone, so a cached embedding does not depend on which
-    other texts shared its batch (resumed runs stay exact).
-    """
-
-    def __init__(self, encode_text, capacity: int) -> None:
-        self.encode_text = encode_text
-        self.capacity = capacity
-        self.cache: OrderedDict[str, tuple[Tensor, Tensor, Tensor]] = OrderedDict()
-
-    def __call__(self, texts: list[str]):
-        from sepkit.interfaces import TextEmbedding
-
-        rows = []
-        for text in texts:
-            if text in self.cache:
-                self.cache.move_to_end(text)
-            else:
-                with torch.no_grad():
-                    e = self.encode_text([text])
-                self.cache[text] = (e.tokens[0], e.mask[0], e.pooled[0])
-                if len(self.cache) > self.capacity:
-                    self.cache.popitem(last=False)
-            rows.append(self.cache[text])
-        width = max(r[0].shape[0] for r in rows)
-        tokens = torch.stack([nn.functional.pad(r[0], (0, 0, 0, width - r[0].shape[0])) for r in rows])
-        mask = torch.stack([nn.functional.pad(r[1], (0, width - r[1].shape[0])) for r in rows])
-        return TextEmbedding(tokens=tokens, mask=mask, pooled=torch.stack([r[2] for r in rows]))
-
-
 class SeparationSystem(System):
     """Trains a ``SeparationPipeline``: mixture + description -> target, loss ``train.loss``.
 
@@ -233,7 +223,7 @@ class SeparationSystem(System):
 
     @dataclass
     class Config:
-        cache_text: int = 4096  # frozen text encoder: descriptions whose embedding is kept (0: off)
+        cache_text: int = 4096  # frozen text encoder: descriptions kept in memory besides a disk cache (0: no caching)
 
     validation_metrics = ("loss", "si_sdr", "si_sdri")
     find_unused_parameters = True  # plugin components may skip parameters on some batches (e.g. per task)
@@ -259,9 +249,11 @@ class SeparationSystem(System):
                 self.frozen.append(kind)
         if not any(p.requires_grad for p in self.pipeline.parameters()):
             raise SepkitError(f"{recipe.source}: nothing to train: every component is frozen")
+        self.text_cache = None
         text = self.pipeline.text_encoder
         if "text_encoder" in self.frozen and config.cache_text > 0:
-            text.encode_text = CachedTextEncoder(text.encode_text, config.cache_text)
+            self.text_cache = CachedTextEncoder(text.encode_text, config.cache_text)
+            text.encode_text = self.text_cache
 
     def train(self, mode: bool = True) -> SeparationSystem:
         """Frozen components stay in eval mode (no dropout in a frozen text encoder)."""
@@ -293,6 +285,14 @@ class SeparationSystem(System):
             "si_sdri": score - si_sdr(batch["mixture"].float(), target, lengths),
         }
 
+    # --- the frozen text encoder's cache ---------------------------------------------------------
+    def cache_features(self, manifest: Path, data: DataConfig, device: torch.device, progress: bool = True) -> dict:
+        """The frozen text encoder's embedding of every description of ``manifest``."""
+        return cache_frozen_texts(self, self.pipeline.text_encoder, self.text_cache, manifest, device, progress)
+
+    def use_feature_cache(self, manifests: list[Path]) -> list[str]:
+        return use_text_cache(self, self.pipeline.text_encoder, self.text_cache, manifests)
+
     # --- checkpoints: sepkit's format, the pipeline's stored components --------------
     def checkpoint_state(self) -> dict[str, Tensor]:
         return self.pipeline.checkpoint_state()
@@ -306,3 +306,49 @@ class SeparationSystem(System):
     def init_from(self, path: str) -> None:
         """A sepkit checkpoint, or an official one a component reads itself (``load_official_checkpoint``)."""
         self.pipeline.load(path)
+
+
+# --- shared by systems with a frozen text encoder --------------------------------------------
+def cache_frozen_texts(
+    system: System, encoder: nn.Module, cache: Optional[CachedTextEncoder], manifest: Path, device, progress: bool
+) -> dict:
+    """``System.cache_features`` of a system whose only cacheable input is the text side.
+
+    ``encoder``: the frozen text encoder; ``cache``: the ``CachedTextEncoder`` wrapping its
+    ``encode_text`` (None when the text encoder trains).
+    """
+    from sepkit.train.feature_cache import build_text_cache, manifest_descriptions
+
+    if cache is None:
+        raise SepkitError(
+            f"{system.recipe.source}: model.text_encoder is trained (not freeze: true), so its outputs change "
+            "during training and cannot be cached"
+        )
+    summary = build_text_cache(
+        encoder,
+        cache.encode_text,
+        system.recipe.section("text_encoder"),
+        manifest_descriptions(manifest),
+        manifest,
+        system.train_cfg.precision,
+        lambda: system.autocast(device),
+        progress,
+    )
+    return {"text_encoder": summary, "not cached": "audio: mixtures are drawn anew every epoch"}
+
+
+def use_text_cache(
+    system: System, encoder: nn.Module, cache: Optional[CachedTextEncoder], manifests: list[Path]
+) -> list[str]:
+    """``System.use_feature_cache`` of a system whose only cacheable input is the text side."""
+    from sepkit.train.feature_cache import load_text_cache
+
+    if cache is None:
+        return []
+    entries, folders = load_text_cache(
+        encoder, system.recipe.section("text_encoder"), manifests, system.train_cfg.precision
+    )
+    if not entries:
+        return ["feature cache: none for the text encoder (sepkit data cache RECIPE --manifest M writes one)"]
+    cache.preload(entries)
+    return [f"feature cache: {len(entries)} text embeddings from {', '.join(folders)}"]

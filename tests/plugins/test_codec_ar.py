@@ -455,3 +455,48 @@ def test_full_size_parameter_count():
     print(f"codec-ar full size (16 x 1024 codes, 1024 wide, 12 layers): {count:,} parameters")
     assert count == full_size_parameters()
     assert dec.lm.max_prefix == 64 and dec.lm.max_steps == 512
+
+
+def write_clip_manifest(root: Path) -> Path:
+    """Three 1.28 s tones as a clean-clip manifest."""
+    import soundfile
+
+    t = np.arange(20480) / 16000
+    lines = []
+    for i in range(3):
+        soundfile.write(root / f"tone{i}.wav", (0.3 * np.sin(2 * np.pi * 300 * (i + 1) * t)).astype(np.float32), 16000)
+        lines.append({"id": f"tone{i}", "path": f"tone{i}.wav", "seconds": 1.28, "sample_rate": 16000,
+                      "tags": ["tone"], "captions": ["a tone"], "split": "train"})  # fmt: skip
+    path = root / "clips.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def test_cached_targets_equal_the_frozen_encoders_and_go_stale_with_the_clips(tmp_path):
+    import os
+
+    from sepkit.data.dataset import collate_mixtures
+    from sepkit.train.config import load_data_config
+
+    manifest = write_clip_manifest(tmp_path)
+    overrides = (f"data.train.clips={manifest}", "data.train.protocol=clean")
+    system = build_system(*overrides)
+    data = load_data_config(tiny_recipe(*overrides))
+    summary = system.cache_features(manifest, data, torch.device("cpu"), progress=False)
+    assert summary["codec-ar"]["clips"] == 3 and summary["codec-ar"]["computed"] == 3
+    assert "feature cache: codec-ar targets of 3 clips" in system.use_feature_cache([manifest])[0]
+    dataset = system.build_dataset("train", data, None, 0)
+    batch = collate_mixtures([dataset[i] for i in range(3)])
+    cached = system.targets(batch)
+    system._cached = {}
+    computed = system.targets(batch)
+    for a, b in zip(cached, computed):
+        assert torch.equal(a, b)
+    # a cropped row (not the cached clip as cached) is computed, not read
+    system.use_feature_cache([manifest])
+    short = dict(batch, lengths=torch.tensor([20480, 20480, 16000]))
+    assert system._cached_rows(short) is None
+    # a clip file that changed: the store no longer matches its source stamp
+    os.utime(tmp_path / "tone1.wav", ns=(1, 1))
+    assert "none for codec-ar" in system.use_feature_cache([manifest])[0]
+    assert system.cache_features(manifest, data, torch.device("cpu"), progress=False)["codec-ar"]["computed"] == 3
