@@ -1,18 +1,28 @@
-"""Training throughput of the mini recipes: examples/s in fp32 and in bf16 autocast, measured in one run.
+"""Training throughput of the mini recipes: examples/s in fp32, in bf16 autocast and with cached features.
 
     .venv/bin/python benchmarks/train_throughput/run.py [NAME ...] [--steps 40] [--window 5] [--repeats 2]
         [--out benchmarks/train_throughput]
 
-For each recipe (default: every entry of ``RECIPES``) and each precision, ``sepkit train`` runs
-``--steps`` optimizer steps with ``train.log_every=--window`` and no validation or checkpoints, in
-its own process; the engine logs examples/s per window of steps (time in training steps only: data
-loading of the step included, validation and start-up excluded). The first window is the warm-up
-and is dropped; the figure is the median of the remaining windows over ``--repeats`` alternating
-runs (fp32, bf16, fp32, bf16, ...), so both precisions see the same machine load. Achieved GFLOP/s
-= examples/s x 3 x forward FLOPs per example (one forward, a backward of about twice its cost;
-``sepkit complexity`` counts the forward of the inference pipeline, so for training systems whose
-step differs from inference (MAE, Q-Audio, codec GAN) the figure is indicative only). The bf16 and
-fp32 peaks are a 2048 x 2048 matmul measured in the same run.
+Three configurations per recipe, measured in one run:
+
+- ``fp32``: ``train.precision=fp32 data.feature_cache=false``, today's recipe as it was (the "before");
+- ``bf16``: ``train.precision=bf16 data.feature_cache=false``;
+- ``bf16+cache``: bf16 with the frozen features read from a ``sepkit data cache`` store (written
+  before the timed runs, not timed), where the recipe's system has something to cache: text
+  embeddings (separation and hsm systems) or AudioMAE tokens + codec codes of clean clips
+  (codec-ar, which then trains on ``data.train.protocol=clean``: the clips themselves instead of
+  the targets of drawn mixtures; the same 4 s per example).
+
+For each, ``sepkit train`` runs ``--steps`` optimizer steps with ``train.log_every=--window`` and
+no validation or checkpoints, in its own process; the engine logs examples/s per window of steps
+(time in training steps only: data loading of the step included, validation and start-up
+excluded). The first window is the warm-up and is dropped; the figure is the median of the
+remaining windows over ``--repeats`` alternating runs (fp32, bf16, bf16+cache, fp32, ...), so
+every configuration sees the same machine load. Achieved GFLOP/s = examples/s x 3 x forward FLOPs
+per example (one forward, a backward of about twice its cost; ``sepkit complexity`` counts the
+forward of the inference pipeline, so for training systems whose step differs from inference
+(MAE, Q-Audio, codec GAN, the HSM stages) no figure is given). The bf16 and fp32 peaks are a
+2048 x 2048 matmul measured in the same run.
 
 Writes ``results.json``, ``results.md`` and ``throughput.png`` (a bar chart) under ``--out``. Needs
 ``make mini-data`` (data/mini and data/mixes).
@@ -48,6 +58,20 @@ RECIPES = {
     "hsm joint": ("mini/hsm_tss", ["train.system.stage=joint"], 4.0, False),
     "mini/hybrid_sep": ("mini/hybrid_sep", [], 4.0, True),
 }
+# name -> extra overrides of the bf16+cache configuration (recipes not listed have nothing to cache)
+CACHED = {
+    "mini/audiosep": [],
+    "hsm codec-ar": ["data.train.protocol=clean"],
+    "hsm global": [],
+    "hsm local": [],
+    "hsm joint": [],
+    "mini/hybrid_sep": [],
+}
+CONFIGS = {  # configuration -> overrides
+    "fp32": ["train.precision=fp32", "data.feature_cache=false"],
+    "bf16": ["train.precision=bf16", "data.feature_cache=false"],
+    "bf16+cache": ["train.precision=bf16", "data.feature_cache=true"],
+}
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -80,20 +104,37 @@ def forward_flops(recipe: str, overrides: list[str], seconds: float) -> float | 
         return None
 
 
-def train_windows(recipe: str, overrides: list[str], precision: str, steps: int, window: int) -> list[float]:
+def train_windows(recipe: str, overrides: list[str], steps: int, window: int) -> list[float]:
     """examples/s of each logged window of a fresh ``sepkit train`` run, warm-up window dropped."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             str(SEPKIT), "train", recipe, *overrides, f"train.steps={steps}", f"train.log_every={window}",
-            "train.val_every=0", "train.ckpt_every=0", f"train.precision={precision}", "--out", f"{tmp}/run",
+            "train.val_every=0", "train.ckpt_every=0", "--out", f"{tmp}/run",
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"})
         if proc.returncode != 0:
             lines = [ln[ln.index("sepkit:") :] for ln in proc.stderr.splitlines() if "sepkit:" in ln] or ["(no output)"]
-            raise RuntimeError(f"{precision}: {lines[-1]}")
+            raise RuntimeError(lines[-1])
+        if "data.feature_cache=true" in overrides and "feature cache: none" in proc.stderr:
+            raise RuntimeError("no feature cache was found: " + proc.stderr.split("feature cache: none", 1)[1][:120])
         records = [json.loads(line) for line in Path(f"{tmp}/run/metrics.jsonl").read_text().splitlines() if line]
     rates = [r["examples_per_s"] for r in records if r.get("split") == "train" and "examples_per_s" in r]
     return rates[1:]
+
+
+def write_cache(recipe: str, overrides: list[str]) -> None:
+    """``sepkit data cache`` for the recipe's data manifests with ``overrides`` (not timed)."""
+    cmd = [str(SEPKIT), "data", "cache", recipe, *overrides]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"})
+    if proc.returncode != 0:
+        raise RuntimeError(f"sepkit data cache: {proc.stderr.strip().splitlines()[-1]}")
+
+
+def configs_of(name: str, overrides: list[str]) -> dict[str, list[str]]:
+    out = {c: [*overrides, *extra] for c, extra in CONFIGS.items() if c != "bf16+cache"}
+    if name in CACHED:
+        out["bf16+cache"] = [*overrides, *CACHED[name], *CONFIGS["bf16+cache"]]
+    return out
 
 
 def measure(names: list[str], steps: int, window: int, repeats: int) -> dict:
@@ -102,23 +143,34 @@ def measure(names: list[str], steps: int, window: int, repeats: int) -> dict:
     for name in names:
         recipe, overrides, seconds, flops_match = RECIPES[name]
         print(f"== {name}", file=sys.stderr, flush=True)
-        windows: dict[str, list[float]] = {p: [] for p in PRECISIONS}
-        error = None
-        try:
-            for _ in range(repeats):
-                for precision in PRECISIONS:
-                    windows[precision] += train_windows(recipe, overrides, precision, steps, window)
-        except RuntimeError as exc:
-            error = str(exc)
+        configs = configs_of(name, overrides)
+        windows: dict[str, list[float]] = {c: [] for c in configs}
+        errors = {}
+        if "bf16+cache" in configs:
+            try:
+                write_cache(recipe, configs["bf16+cache"])
+            except RuntimeError as exc:
+                errors["bf16+cache"] = str(exc)
+        for _ in range(repeats):
+            for config, config_overrides in configs.items():
+                if config in errors:
+                    continue
+                try:
+                    windows[config] += train_windows(recipe, config_overrides, steps, window)
+                except RuntimeError as exc:
+                    errors[config] = str(exc)
         flops = forward_flops(recipe, overrides, seconds) if flops_match else None
-        row = {"name": name, "recipe": recipe, "overrides": overrides, "error": error, "forward_flops": flops}
-        for precision in PRECISIONS:
-            rate = statistics.median(windows[precision]) if windows[precision] else None
-            row[f"{precision}_examples_per_s"] = rate
-            row[f"{precision}_windows"] = windows[precision]
-            row[f"{precision}_gflops"] = 3 * flops * rate / 1e9 if flops and rate else None
-        fp32, bf16 = row["fp32_examples_per_s"], row["bf16_examples_per_s"]
-        row["ratio"] = bf16 / fp32 if fp32 and bf16 else None
+        row = {"name": name, "recipe": recipe, "overrides": overrides, "configs": configs, "errors": errors,
+               "forward_flops": flops}  # fmt: skip
+        for config in CONFIGS:
+            rate = statistics.median(windows[config]) if windows.get(config) else None
+            row[f"{config}_examples_per_s"] = rate
+            row[f"{config}_windows"] = windows.get(config, [])
+            row[f"{config}_gflops"] = 3 * flops * rate / 1e9 if flops and rate else None
+        fp32 = row["fp32_examples_per_s"]
+        row["ratio"] = row["bf16_examples_per_s"] / fp32 if fp32 and row["bf16_examples_per_s"] else None
+        best = row["bf16+cache_examples_per_s"] or row["bf16_examples_per_s"]
+        row["best_ratio"] = best / fp32 if fp32 and best else None
         row["bf16_peak_fraction"] = row["bf16_gflops"] / peaks["bf16"] if row["bf16_gflops"] else None
         rows.append(row)
     return {"peaks_gflops": peaks, "steps": steps, "window": window, "repeats": repeats, "rows": rows,
@@ -132,48 +184,58 @@ def fmt(value, spec: str) -> str:
 def write_markdown(result: dict, path: Path, command: str) -> None:
     peaks = result["peaks_gflops"]
     lines = [
-        "# Training throughput: fp32 vs bf16 autocast (mini recipes, CPU)",
+        "# Training throughput: fp32, bf16 autocast, bf16 with cached frozen features (mini recipes, CPU)",
         "",
         f"Command: `{command}`",
         "",
         f"Matmul peak in the same run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s "
         f"({result['torch_threads']} torch threads). Examples/s: median of {result['window']}-step windows after "
-        f"the first, {result['repeats']} alternating runs of {result['steps']} steps per precision.",
+        f"the first, {result['repeats']} alternating runs of {result['steps']} steps per configuration. "
+        "bf16+cache: '-' where the system has nothing to cache (see run.py).",
         "",
-        "| recipe | fp32 ex/s | bf16 ex/s | bf16 / fp32 | bf16 GFLOP/s | fraction of bf16 peak | note |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| recipe | fp32 ex/s | bf16 ex/s | bf16+cache ex/s | bf16 / fp32 | best / fp32 | bf16 GFLOP/s "
+        "| fraction of bf16 peak | note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in result["rows"]:
+        note = "; ".join(f"{k}: {v}" for k, v in r["errors"].items())
         lines.append(
             f"| {r['name']} | {fmt(r['fp32_examples_per_s'], '.2f')} | {fmt(r['bf16_examples_per_s'], '.2f')} | "
-            f"{fmt(r['ratio'], '.2f')} | {fmt(r['bf16_gflops'], '.1f')} | {fmt(r['bf16_peak_fraction'], '.3f')} | "
-            f"{r['error'] or ''} |"
+            f"{fmt(r['bf16+cache_examples_per_s'], '.2f')} | {fmt(r['ratio'], '.2f')} | "
+            f"{fmt(r['best_ratio'], '.2f')} | "
+            f"{fmt(r['bf16_gflops'], '.1f')} | {fmt(r['bf16_peak_fraction'], '.3f')} | {note} |"
         )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def write_chart(result: dict, path: Path) -> None:
-    """A horizontal bar chart of examples/s per recipe, fp32 and bf16 side by side (PNG, Pillow)."""
+    """A horizontal bar chart of examples/s per recipe and configuration (PNG, Pillow)."""
     from PIL import Image, ImageDraw
 
-    rows = [r for r in result["rows"] if r["fp32_examples_per_s"] or r["bf16_examples_per_s"]]
+    rows = [r for r in result["rows"] if any(r[f"{c}_examples_per_s"] for c in CONFIGS)]
     if not rows:
         return
-    top = max(max(r["fp32_examples_per_s"] or 0, r["bf16_examples_per_s"] or 0) for r in rows)
-    label_w, bar_w, row_h = 150, 520, 44
-    image = Image.new("RGB", (label_w + bar_w + 140, 40 + row_h * len(rows) + 30), "white")
+    colours = {"fp32": "#999999", "bf16": "#3b6fd6", "bf16+cache": "#2ca02c"}
+    top = max(r[f"{c}_examples_per_s"] or 0 for r in rows for c in CONFIGS)
+    label_w, bar_w, bar_h = 150, 520, 14
+    row_h = len(CONFIGS) * (bar_h + 4) + 10
+    image = Image.new("RGB", (label_w + bar_w + 150, 40 + row_h * len(rows) + 20), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((10, 10), "training examples/s (grey: fp32, blue: bf16 autocast)", fill="black")
+    legend = ", ".join(f"{c}: {name}" for c, name in zip(CONFIGS, ("grey", "blue", "green")))
+    draw.text((10, 10), f"training examples/s ({legend}); x: best / fp32", fill="black")
     for i, r in enumerate(rows):
         y = 40 + i * row_h
-        draw.text((10, y + 12), r["name"], fill="black")
-        for j, (key, colour) in enumerate((("fp32_examples_per_s", "#999999"), ("bf16_examples_per_s", "#3b6fd6"))):
-            value = r[key] or 0
+        draw.text((10, y + 16), r["name"], fill="black")
+        for j, config in enumerate(CONFIGS):
+            value = r[f"{config}_examples_per_s"]
+            if value is None:
+                continue
+            y0 = y + j * (bar_h + 4)
             x1 = label_w + int(bar_w * value / top)
-            draw.rectangle([label_w, y + j * 18, x1, y + j * 18 + 14], fill=colour)
-            draw.text((x1 + 6, y + j * 18), f"{value:.2f}", fill="black")
-        if r["ratio"]:
-            draw.text((label_w + bar_w + 70, y + 12), f"x{r['ratio']:.2f}", fill="black")
+            draw.rectangle([label_w, y0, x1, y0 + bar_h], fill=colours[config])
+            draw.text((x1 + 6, y0), f"{value:.2f}", fill="black")
+        if r["best_ratio"]:
+            draw.text((label_w + bar_w + 80, y + 16), f"x{r['best_ratio']:.2f}", fill="black")
     image.save(path)
 
 

@@ -186,7 +186,12 @@ class CodecARSystem(System):
         from sepkit.data.manifest import ClipCache, read_clips
         from sepkit.train.feature_cache import FeatureStore
 
+        from sepkit.data.manifest import iter_jsonl
+
         manifest = Path(manifest).resolve()
+        first = next((d for _, d in iter_jsonl(manifest)), None)
+        if first is not None and "sources" in first:
+            return {"not cached": f"{manifest.name} is a mixture manifest: its targets are encoded on the fly"}
         seconds = None
         for split in (data.train, data.val):
             if split is not None and split.protocol == CLEAN_PROTOCOL and split.seconds is not None:

@@ -59,7 +59,7 @@ class HSMConfig:
     global_weight: float = non_negative(0.1)  # joint: weight of L_global
     local_weight: float = non_negative(1.0)  # joint: weight of L_local
     p_gt: float = probability(0.1)  # joint: probability (per example) of conditioning H2 on G_tgt instead of G_hat
-    cache_text: int = non_negative(4096)  # descriptions whose query embedding is kept in memory (0: no text caching)
+    cache_text: int = non_negative(4096)  # with a text cache (sepkit data cache): misses kept in memory (0: no caching)
 
 
 class Encoded(NamedTuple):
@@ -113,6 +113,7 @@ class HSMSystem(System):
         self.text_encoder, self.audio_encoder, self.separator = text, audio, separator
         for module in (text, audio):
             module.requires_grad_(False)
+        # used once use_feature_cache has preloaded a store; until then texts are encoded per batch, as before
         self.text_cache = CachedTextEncoder(text.encode_text, config.cache_text) if config.cache_text > 0 else None
         self._check_stage(where)
         self._freeze_untrained_stage()
@@ -209,7 +210,8 @@ class HSMSystem(System):
         """Query (caption + task tokens), mixture and target features of a batch, without gradients."""
         descriptions = list(batch["description"])
         unique = sorted(set(descriptions))
-        text = (self.text_cache or self.text_encoder.encode_text)(unique)
+        cached = self.text_cache is not None and bool(self.text_cache.preloaded)  # a store from sepkit data cache
+        text = (self.text_cache if cached else self.text_encoder.encode_text)(unique)
         index = torch.tensor([unique.index(d) for d in descriptions], device=text.tokens.device)
         query = TextEmbedding(text.tokens[index], text.mask[index], text.pooled[index])
         if self.separator.task_tokens:

@@ -32,12 +32,15 @@ An unknown key or a value of the wrong type is a ``SepkitError`` naming the full
       train: {mixtures: mix/train.jsonl}          # or {clips: clips.jsonl, protocol: hsm_tss, length: 2000,
                                                   #     seconds: null}; or {shards: DIR, protocol: ..., length: ...}
                                                   # (tar shards from sepkit data shard, read in place);
+                                                  # or {clips: clips.jsonl, protocol: clean} (the clips
+                                                  # themselves, for codecs and codec-ar);
                                                   # instruction: random (train) | all (val) | N
       val: {mixtures: mix/val.jsonl}
       sample_rate: 16000            # must equal the pipeline's (checked)
       crop_seconds: 2.0             # random training crops; validation uses whole mixtures
       num_workers: 0
       cache_clips: 512              # decoded clips kept in memory per split (per worker)
+      feature_cache: true           # read 'sepkit data cache' stores of frozen outputs (docs/training.md)
 
 Paths are relative to the recipe file's folder unless absolute.
 """
@@ -124,6 +127,7 @@ class DataConfig:
     crop_seconds: Optional[float] = positive(None)  # random crop of training examples
     num_workers: int = non_negative(0)  # DataLoader worker processes
     cache_clips: int = non_negative(512)  # decoded clips kept in memory per split
+    feature_cache: bool = True  # read frozen components' outputs from 'sepkit data cache' stores when valid ones exist
 
 
 def _allowed(cls: type, key_path: str) -> tuple[str, list[str]]:

@@ -40,7 +40,6 @@ from torch.utils.data import DataLoader
 
 from sepkit.errors import SepkitError
 from sepkit.train.config import PRECISIONS, flatten, load_data_config, load_train_config
-from sepkit.train.feature_cache import data_manifests
 from sepkit.train.distributed import (
     DistInfo,
     EpochSampler,
@@ -52,6 +51,7 @@ from sepkit.train.distributed import (
     init_distributed,
     wrap_ddp,
 )
+from sepkit.train.feature_cache import data_manifests
 
 RECIPE_FILE = "recipe.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -286,7 +286,9 @@ class Trainer:
         base = self.recipe.base_dir
         self.train_set = self.system.build_dataset("train", self.data_cfg, base, cfg.seed)
         self.val_set = self.system.build_dataset("val", self.data_cfg, base, cfg.seed)
-        self.cache_notes = self.system.use_feature_cache(data_manifests(self.data_cfg, base))
+        self.cache_notes = []
+        if self.data_cfg.feature_cache:
+            self.cache_notes = self.system.use_feature_cache(data_manifests(self.data_cfg, base))
         if self.dist.is_main and self.progress:
             for line in self.cache_notes:
                 print(line, file=sys.stderr)

@@ -26,8 +26,9 @@ import hashlib
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
 from conftest import TRAIN_RECIPE, run_cli, train_overrides, write_clips
+from torch import nn
 
 
 def clip_manifest(root: Path) -> Path:
