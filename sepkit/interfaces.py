@@ -20,13 +20,19 @@ Roles, and what they exchange::
 
 A component may implement two roles (CLAP and Q-Audio are both text and audio
 encoders): inherit from both classes.
+
+Optional, on any role: ``oracles(components) -> list[Oracle]`` declares what the
+system would output if a quantity it predicts were exact (``sepkit.oracles``);
+``components`` are the pipeline's, by role. ``SeparationPipeline.oracles()`` asks
+every component and ``sepkit benchmark`` scores each oracle as a row.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +50,7 @@ __all__ = [
     "Instruction",
     "InstructionParser",
     "Metric",
+    "Oracle",
     "Separator",
     "TextEmbedding",
     "TextEncoder",
@@ -96,6 +103,28 @@ class CodecFrames:
     codes: Tensor
     lengths: Tensor
     latents: Optional[Tensor] = None
+
+
+@dataclass
+class Oracle:
+    """An output a system could give if one quantity it predicts were exact: a ceiling for its scores.
+
+    name:        what it is, e.g. "Oracle IRM" (``sepkit benchmark`` appends the declaring systems' labels).
+    config:      JSON-ready settings that decide the output, without weight file paths; two oracles with
+                 equal ``name``, ``config`` and weights of ``modules`` give the same output.
+    sample_rate: Hz of the waves ``output`` takes and returns.
+    output:      (mixture [B, T], target [B, T], lengths long [B]) -> estimate float [B, T], rows zero-padded
+                 past their ``lengths``; called under ``torch.inference_mode``.
+    modules:     the modules whose weights decide the output (their state is hashed, not their file paths).
+    description: one sentence for the result notes.
+    """
+
+    name: str
+    config: dict[str, Any]
+    sample_rate: int
+    output: Callable[[Tensor, Tensor, Tensor], Tensor]
+    modules: tuple[nn.Module, ...] = ()
+    description: str = ""
 
 
 class Component(nn.Module):

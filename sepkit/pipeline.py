@@ -14,6 +14,7 @@ extracted source from what is left).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Optional
 
@@ -25,7 +26,7 @@ from sepkit.chunking import gather_chunks, overlap_add, plan_chunks
 from sepkit.device import autocast, resolve_device, resolve_dtype
 from sepkit.errors import SepkitError
 from sepkit.instructions import TASKS, Instruction, InstructionParser, RuleBasedInstructionParser
-from sepkit.interfaces import AudioEncoder, Decoder, Separator, TextEncoder
+from sepkit.interfaces import AudioEncoder, Decoder, Oracle, Separator, TextEncoder
 from sepkit.recipe import InferenceSettings, Recipe, resolve_components
 from sepkit.task_tokens import append_task_tokens
 from sepkit.waveforms import fit_length
@@ -228,6 +229,19 @@ class SeparationPipeline(nn.Module):
             return
         names = ", ".join(getattr(m, "registry_name", type(m).__name__) for m in self.components().values())
         raise SepkitError(f"{reason}; and no component of this recipe ({names}) recognises it") from None
+
+    # --- oracles -----------------------------------------------------------------
+    def oracles(self) -> list[Oracle]:
+        """The oracle outputs the components declare (their optional ``oracles(components)``, ``sepkit.oracles``),
+        in component order, each (name, config) once."""
+        components = self.components()
+        found: dict[tuple[str, str], Oracle] = {}
+        for module in components.values():
+            declare = getattr(module, "oracles", None)
+            for oracle in declare(components) if declare is not None else ():
+                key = (oracle.name, json.dumps(oracle.config, sort_keys=True, default=str))
+                found.setdefault(key, oracle)
+        return list(found.values())
 
     # --- one pass ----------------------------------------------------------------
     def forward(self, mixture: Tensor, lengths: Tensor, descriptions: list[str], tasks: Tensor) -> Tensor:

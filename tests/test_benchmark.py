@@ -79,8 +79,9 @@ def benchmark_args(testset: Path, out: Path, *extra: str) -> list:
     ]  # fmt: skip
 
 
-def stats_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if "examples computed" in line]
+def stats_line(stderr: str, label: str = "stft-mask-tiny") -> str:
+    prefix = f"sepkit: {label}: "
+    lines = [line for line in stderr.splitlines() if line.startswith(prefix) and "examples computed" in line]
     assert len(lines) == 1, stderr
     return lines[0]
 
@@ -105,7 +106,8 @@ def test_writes_every_result_file_with_its_keys(first_run):
         assert str(out / name) in proc.stdout
     results = json.loads((out / "results.json").read_text())
     for key in ("testset", "instructions", "metrics", "systems", "rows", "examples", "spectral_preprocessing",
-                "complexity_seconds", "report_examples", "command"):  # fmt: skip
+                "complexity_seconds", "report_examples", "command", "references", "bootstrap",
+                "significance"):  # fmt: skip
         assert key in results, key
     assert [m["name"] for m in results["metrics"]] == DEFAULT_METRICS
     assert results["instructions"] == ["extract", "remove"]
@@ -114,9 +116,9 @@ def test_writes_every_result_file_with_its_keys(first_run):
     assert system["label"] == "stft-mask-tiny" and system["checkpoint"] is None
     for key in ("params_separation", "params_pretrained", "macs", "rtf"):
         assert system["complexity"][key] > 0, key
-    # every per-example score: 4 mixtures x 2 instructions
-    assert len(results["examples"]) == 8
-    scored = [e for e in results["examples"] if e["error"] is None]
+    # every per-example score: 4 mixtures x 2 instructions, for the system and each of the 4 reference rows
+    assert len(results["examples"]) == 8 * 5
+    scored = [e for e in results["examples"] if e["error"] is None and e["system"] == "stft-mask-tiny"]
     assert len(scored) == 6
     for example in scored:
         assert set(example["scores"]) == set(DEFAULT_METRICS)
@@ -126,11 +128,12 @@ def test_writes_every_result_file_with_its_keys(first_run):
 def test_one_row_per_system_and_instruction_with_means_of_the_examples(first_run):
     _, out, _ = first_run
     results = json.loads((out / "results.json").read_text())
-    rows = results["rows"]
+    rows = [r for r in results["rows"] if r["kind"] == "system"]
     assert [(r["system"], r["instruction"]) for r in rows] == [("stft-mask-tiny", "extract"),
                                                                ("stft-mask-tiny", "remove")]  # fmt: skip
     for row in rows:
-        mine = [e for e in results["examples"] if e["task"] == row["instruction"] and e["error"] is None]
+        mine = [e for e in results["examples"]
+                if e["system"] == row["system"] and e["task"] == row["instruction"] and e["error"] is None]  # fmt: skip
         assert row["n"] == 3 and row["failed"] == 1
         for metric in DEFAULT_METRICS:
             assert row[metric] == pytest.approx(np.mean([e["scores"][metric] for e in mine]))
@@ -138,8 +141,9 @@ def test_one_row_per_system_and_instruction_with_means_of_the_examples(first_run
             assert row[key] == results["systems"][0]["complexity"][key]
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     assert header[:6] == ["system", "recipe", "checkpoint", "instruction", "n", "failed"]
-    assert header[6:] == [*DEFAULT_METRICS, "params_separation", "params_pretrained", "macs", "rtf"]
-    assert len((out / "results.csv").read_text().splitlines()) == 3
+    assert header[6:17] == [*DEFAULT_METRICS, "params_separation", "params_pretrained", "macs", "rtf", "kind"]
+    assert header[17:] == [f"{m}_ci_{end}" for m in DEFAULT_METRICS for end in ("low", "high")]
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 5
 
 
 def test_a_failing_example_is_recorded_and_the_run_goes_on(first_run):
@@ -178,9 +182,109 @@ def test_report_shows_table_and_spectrograms_with_players(first_run):
         for name in ("mixture", "target"):
             assert (folder / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             assert f"report/{key}/{name}.wav" in page
-        estimates = sorted(folder.glob("estimate-*.wav"))
-        assert len(estimates) == 1 and sf.info(str(estimates[0])).samplerate == SR
-    assert page.count("<audio controls") == 4 * 3
+        estimates = sorted(folder.glob("estimate-*.wav"))  # the system's and the Oracle IRM row's
+        assert len(estimates) == 2 and all(sf.info(str(e)).samplerate == SR for e in estimates)
+    assert page.count("<audio controls") == 4 * 4
+
+
+# --- reference rows ------------------------------------------------------------------------
+
+
+REFERENCE_LABELS = ["Oracle IRM (stft-mask-tiny)", "Mixture", "Mixture x 0.5", "Silence"]
+
+
+def by_key(results: dict, label: str, task: str, metric: str) -> dict:
+    return {e["key"]: e["scores"][metric] for e in results["examples"]
+            if e["system"] == label and e["task"] == task and e["error"] is None}  # fmt: skip
+
+
+def row_of(results: dict, label: str, task: str) -> dict:
+    return next(r for r in results["rows"] if r["system"] == label and r["instruction"] == task)
+
+
+def test_reference_rows_follow_the_systems_by_default(first_run):
+    _, out, proc = first_run
+    results = json.loads((out / "results.json").read_text())
+    for task in ("extract", "remove"):
+        rows = [r for r in results["rows"] if r["instruction"] == task]
+        assert [(r["system"], r["kind"]) for r in rows] == [("stft-mask-tiny", "system"),
+            *zip(REFERENCE_LABELS, ("oracle", "reference", "reference", "reference"))]  # fmt: skip
+        for row in rows:  # the same examples as the system: the missing clip fails for every row
+            assert (row["n"], row["failed"]) == (3, 1), row["system"]
+            assert all(row[key] is None for key in ("params_separation", "macs", "rtf")) == (row["kind"] != "system")
+    assert [r["label"] for r in results["references"]] == REFERENCE_LABELS
+    assert results["references"][0]["declared_by"] == ["stft-mask-tiny"]
+    assert "Oracle IRM (stft-mask-tiny): 8 examples computed" in proc.stderr
+
+
+def test_mixture_row_scores_zero_improvement_exactly_and_half_the_mixture_only_its_scale(first_run):
+    _, out, _ = first_run
+    results = json.loads((out / "results.json").read_text())
+    for task in ("extract", "remove"):
+        for metric in ("sdri", "si_sdri"):
+            assert set(by_key(results, "Mixture", task, metric).values()) == {0.0}, (task, metric)
+        half, whole = (by_key(results, label, task, "si_sdr") for label in ("Mixture x 0.5", "Mixture"))
+        assert half.keys() == whole.keys() and all(half[k] == pytest.approx(whole[k], abs=1e-9) for k in half)
+        sdr_half, sdr_whole = (by_key(results, label, task, "sdr") for label in ("Mixture x 0.5", "Mixture"))
+        assert all(sdr_half[k] != pytest.approx(sdr_whole[k], abs=0.01) for k in sdr_half)
+    mixture = row_of(results, "Mixture", "extract")
+    assert mixture["sdri"] == 0.0 and mixture["ci"]["sdri"] == [0.0, 0.0]
+
+
+def test_silence_row_gets_each_metrics_own_floor_and_finite_scores(first_run):
+    _, out, _ = first_run
+    results = json.loads((out / "results.json").read_text())
+    for task in ("extract", "remove"):
+        assert set(by_key(results, "Silence", task, "sdr").values()) == {0.0}  # SDR of zeros: 1e-10 floors
+        mixture_sdr, silence_sdri = by_key(results, "Mixture", task, "sdr"), by_key(results, "Silence", task, "sdri")
+        assert all(silence_sdri[k] == pytest.approx(-mixture_sdr[k]) for k in mixture_sdr)
+        for metric in ("lsd", "psnr"):
+            assert len(by_key(results, "Silence", task, metric)) == 3  # finite for every scored example
+        silence, mixture = row_of(results, "Silence", task), row_of(results, "Mixture", task)
+        assert silence["lsd"] > mixture["lsd"] + 1 and silence["psnr"] < mixture["psnr"]
+
+
+def test_rows_have_intervals_and_the_pages_show_references_and_significance(first_run):
+    _, out, _ = first_run
+    results = json.loads((out / "results.json").read_text())
+    assert results["bootstrap"]["resamples"] == 1000 and results["bootstrap"]["seed"] == 0
+    for row in results["rows"]:
+        for metric in DEFAULT_METRICS:
+            low, high = row["ci"][metric]
+            assert low <= row[metric] <= high, (row["system"], metric)
+    pairs = {(c["a"], c["b"]) for c in results["significance"] if c["instruction"] == "extract"}
+    labels = ["stft-mask-tiny", *REFERENCE_LABELS]
+    assert pairs == {(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]}
+    oracle_vs_mixture = next(c for c in results["significance"] if c["a"] == REFERENCE_LABELS[0]
+                             and c["b"] == "Mixture" and c["metric"] == "si_sdri")  # fmt: skip
+    assert oracle_vs_mixture["significant"] and oracle_vs_mixture["ci"][0] > 5  # the IRM is far above the mixture
+    text = (out / "results.md").read_text()
+    assert "| *Mixture x 0.5* | 3 | 1 |" in text and "| *Oracle IRM (stft-mask-tiny)* |" in text
+    assert " ± " in text.split("| *Extraction* |")[1].splitlines()[1]
+    for line in text.splitlines():
+        if line.startswith("| *") and "Extraction" not in line and "Removal" not in line:
+            assert "**" not in line, line  # reference rows are never bold
+    section = text.split("## Paired differences")[1]
+    assert "### Extraction" in section and "### Removal" in section
+    assert "- stft-mask-tiny vs Mixture x 0.5: " in section and "- Oracle IRM (stft-mask-tiny) vs Silence: " in section
+    assert "- Mixture vs Silence" not in section  # reference rows against each other: results.json only
+    page = (out / "report.html").read_text()
+    assert page.count("<tr class='reference'>") == 2 * 4 and "Paired differences" in page
+
+
+def test_no_reference_rows_flag_leaves_them_out(tmp_path, sepkit_cli):
+    testset = build_testset(tmp_path / "data", with_missing_clip=False)
+    out = tmp_path / "out"
+    proc = sepkit_cli(*benchmark_args(testset, out, "--no-reference-rows", "--limit", "1", "--metrics", "sdr"))
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert [r["system"] for r in results["rows"]] == ["stft-mask-tiny", "stft-mask-tiny"]
+    assert results["references"] == [] and results["significance"] == []
+    assert {e["system"] for e in results["examples"]} == {"stft-mask-tiny"}
+    assert [p.name.split("-")[0] for p in (out / "cache").iterdir()] == ["stft"]
+    text = (out / "results.md").read_text()
+    assert "Mixture" not in text and "Oracle" not in text and "Paired differences" not in text
+    assert "Oracle" not in proc.stderr
 
 
 # --- resuming ------------------------------------------------------------------------------
@@ -201,7 +305,7 @@ def test_an_interrupted_run_continues_where_it_stopped(first_run, sepkit_cli, tm
     testset, out, _ = first_run
     resumed = tmp_path / "out"
     shutil.copytree(out / "cache", resumed / "cache")
-    (examples,) = list((resumed / "cache").glob("*/examples"))
+    (examples,) = list((resumed / "cache").glob("stft-mask-tiny-*/examples"))
     for key in ("tiny-test-001.1", "tiny-test-003.0", "tiny-test-003.1"):  # the run stopped in batch 2
         (examples / f"{key}.json").unlink()
     proc = sepkit_cli(*benchmark_args(testset, resumed))
@@ -225,8 +329,10 @@ def test_an_interrupted_run_continues_where_it_stopped(first_run, sepkit_cli, tm
         (lambda a: a.__setitem__(1, f"{TINY}@missing.ckpt"), ["checkpoint", "missing.ckpt", "not found"]),
         (lambda a: a.extend(["--instructions", "extract,mix"]), ["--instructions", "mix"]),
         (lambda a: a.extend(["--metrics", "fad"]), ["fad", "whole set"]),
+        (lambda a: a.extend(["--label", "Mixture"]), ["'Mixture'", "reference row", "--label"]),
     ],
-    ids=["unknown-recipe", "missing-testset", "unknown-metric", "missing-checkpoint", "bad-instruction", "set-metric"],
+    ids=["unknown-recipe", "missing-testset", "unknown-metric", "missing-checkpoint", "bad-instruction", "set-metric",
+         "reference-label"],
 )
 def test_bad_inputs_exit_2_with_a_clear_message_and_write_nothing(tmp_path, sepkit_cli, change, words):
     testset = build_testset(tmp_path / "data")
@@ -295,7 +401,8 @@ def test_a_model_error_inside_a_batch_fails_only_its_example(tmp_path, monkeypat
         ("tiny-test-001", "remove"): "RuntimeError: model blew up on the wind",
         ("tiny-test-002", "remove"): "RuntimeError: model blew up on the wind",
     }
-    assert [r["n"] for r in results["rows"]] == [4, 2] and [r["failed"] for r in results["rows"]] == [0, 2]
+    rows = [r for r in results["rows"] if r["kind"] == "system"]
+    assert [r["n"] for r in rows] == [4, 2] and [r["failed"] for r in rows] == [0, 2]
 
 
 def test_fingerprint_covers_component_checkpoint_files(tmp_path):

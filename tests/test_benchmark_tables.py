@@ -80,3 +80,37 @@ def test_page_states_the_test_set_preprocessing_and_weights():
     assert page.startswith("# Benchmark on tiny")
     assert "LSD: on the waveforms as separated." in page
     assert "all 2 mixtures" in page and "untrained weights" in page
+
+
+def test_reference_rows_are_italic_unranked_and_every_metric_has_its_interval():
+    from sepkit.benchmark.bootstrap import compare_rows
+
+    data = results()
+    data["references"] = [
+        {"label": "Oracle X (b)", "kind": "oracle", "description": "b's ceiling", "declared_by": ["b"]},
+        {"label": "Mixture", "kind": "reference", "description": "the mixture"},
+    ]
+    for label, sdr, lsd in (("Oracle X (b)", 20.0, 0.1), ("Mixture", 9.0, 0.5)):
+        data["examples"] += [example(label, "extract", sdr, lsd), example(label, "extract", sdr, lsd),
+                             example(label, "remove", 0.0, 9.0), example(label, "remove", 0.0, 9.0)]  # fmt: skip
+    data["rows"] = summarise(data)
+    for i, e in enumerate(data["examples"]):
+        e["key"] = f"m{i % 2}"
+    data["significance"] = compare_rows(data)
+    rows = [r for r in data["rows"] if r["instruction"] == "extract"]
+    assert [(r["system"], r["kind"]) for r in rows] == [("a", "system"), ("b", "system"), ("Oracle X (b)", "oracle"),
+                                                        ("Mixture", "reference")]  # fmt: skip
+    assert rows[0]["ci"]["sdr"] == [4.0, 6.0] and rows[3]["ci"]["lsd"] == [0.5, 0.5]
+    table = markdown_table(data).splitlines()
+    mixture = next(line for line in table if line.startswith("| *Mixture* |"))
+    assert "9.00 ± 0.00" in mixture and "**" not in mixture  # the highest SDR, but not a system: not bold
+    assert "**5.00** ± 1.00" in table[3]  # a's extraction SDR: best among the systems, 4 and 6 -> [4, 6]
+    page = markdown_page(data)
+    assert "Rows in italics need no model" in page and "Mixture: the mixture" in page
+    assert "- a vs Mixture: worse on SDR -4.00 [-5.00, -3.00]" in page
+    # listed: systems against each other, the reference rows and their own oracle rows; oracles against references
+    listed = [line.split(":")[0] for line in page.split("### Extraction")[1].split("###")[0].splitlines() if line]
+    assert listed == ["- a vs b", "- a vs Mixture", "- b vs Oracle X (b)", "- b vs Mixture",
+                      "- Oracle X (b) vs Mixture"]  # fmt: skip
+    header = csv_text(data["rows"]).splitlines()[0].split(",")
+    assert header[-5:] == ["kind", "sdr_ci_low", "sdr_ci_high", "lsd_ci_low", "lsd_ci_high"]

@@ -24,6 +24,8 @@ The codec (``codec: {name: ..., <its keys>}``, any registered codec: tfcodec, en
 frozen; its weights come from its own section and are not part of this decoder's state dict, so a
 pipeline stores only ``decoder.lm.*``. ``checkpoint:`` loads the ``decoder.*`` weights of a sepkit
 checkpoint (written by the ``codec-ar`` training system, or a pipeline that stored its decoder).
+
+Oracle (``sepkit.oracles``): the codec's round trip of the target, the ceiling of this decoder.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from torch import Tensor
 
 from sepkit.config import fraction, non_negative, positive
 from sepkit.errors import SepkitError
-from sepkit.interfaces import AudioFeatures, Decoder
+from sepkit.interfaces import AudioFeatures, Decoder, Oracle
+from sepkit.oracles import codec_round_trip
 from sepkit.waveforms import keep_valid_duration
 
 from .codec import build_codec
@@ -119,6 +122,10 @@ class CodecARDecoder(Decoder):
         super().train(mode)
         self.codec.eval()  # frozen: no dropout or batch statistics updates
         return self
+
+    def oracles(self, components: dict) -> list[Oracle]:
+        """[the codec round trip of the target]: what this decoder would give if it generated the target's codes."""
+        return [codec_round_trip(self.codec)]
 
     # --- checkpoints ----------------------------------------------------------------------
     def load_decoder_checkpoint(self, path: str) -> None:

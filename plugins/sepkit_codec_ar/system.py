@@ -183,10 +183,8 @@ class CodecARSystem(System):
         from tqdm import tqdm
 
         from sepkit.data.dataset import CLEAN_PROTOCOL, CleanClipDataset, collate_mixtures
-        from sepkit.data.manifest import ClipCache, read_clips
+        from sepkit.data.manifest import ClipCache, iter_jsonl, read_clips
         from sepkit.train.feature_cache import FeatureStore
-
-        from sepkit.data.manifest import iter_jsonl
 
         manifest = Path(manifest).resolve()
         first = next((d for _, d in iter_jsonl(manifest)), None)

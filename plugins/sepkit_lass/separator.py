@@ -38,6 +38,7 @@ from torch.nn import functional as F
 from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
+from sepkit.oracles import IdealRatioMaskOracle
 
 from .blocks import LASSConvBlockRes, LASSDecoderBlock, LASSEncoderBlock, init_layer
 
@@ -46,7 +47,7 @@ LASS_MULTIPLIERS = (1, 2, 4, 8, 12, 12)
 DROPPED_BINS = 2  # LASS-Net feeds bins[:-2] (511 of 513) to the UNet
 
 
-class LASSNetSeparator(Separator):
+class LASSNetSeparator(IdealRatioMaskOracle, Separator):
     """mixture complex [B, T, input_dim] + query pooled [B, query_dim] -> target complex [B, T, input_dim]."""
 
     @dataclass

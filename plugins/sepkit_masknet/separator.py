@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from sepkit.config import positive, require
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
+from sepkit.oracles import IdealRatioMaskOracle
 
 
 class FiLMConvBlock(nn.Module):
@@ -37,7 +38,7 @@ class FiLMConvBlock(nn.Module):
         return x + nn.functional.gelu(y * (1 + scale) + shift)
 
 
-class MaskNetSeparator(Separator):
+class MaskNetSeparator(IdealRatioMaskOracle, Separator):
     """mixture complex [B, F, bins] + query pooled [B, query_dim] -> target complex [B, F, bins]."""
 
     @dataclass

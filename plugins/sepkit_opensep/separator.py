@@ -33,12 +33,13 @@ from torch import Tensor, nn
 from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
+from sepkit.oracles import IdealRatioMaskOracle
 
 from .attention import TextAttentionBlock
 from .blocks import ConvBlock, Down, Up
 
 
-class OpenSepUNetSeparator(Separator):
+class OpenSepUNetSeparator(IdealRatioMaskOracle, Separator):
     """mixture complex [B, T, input_dim] + query tokens [B, N, query_dim] -> target complex [B, T, input_dim]."""
 
     @dataclass

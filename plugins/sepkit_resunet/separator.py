@@ -48,6 +48,7 @@ from torch.nn import functional as F
 from sepkit.config import positive, probability
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
+from sepkit.oracles import IdealRatioMaskOracle
 from sepkit_resunet.blocks import DecoderBlock, EncoderBlock, init_bn, init_layer
 
 NUM_BLOCKS = 6
@@ -66,7 +67,7 @@ def decoder_upsample(index: int) -> tuple[int, int]:
     return (1, 2) if index == 1 else (2, 2)
 
 
-class ResUNet30Separator(Separator):
+class ResUNet30Separator(IdealRatioMaskOracle, Separator):
     """mixture complex [B, T, input_dim] + query pooled [B, query_dim] -> target complex [B, T, input_dim]."""
 
     @dataclass

@@ -38,6 +38,7 @@ from torch.nn import functional as F
 from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
+from sepkit.oracles import IdealRatioMaskOracle
 
 from .classes import class_name_embeddings, nearest_class
 from .grouping import CategoryAwareGrouping, ClassTokenTransformer
@@ -46,7 +47,7 @@ from .unet import UNetDecoder, UNetEncoder
 SOP_MULTIPLIERS = (1, 2, 4, 8, 8, 8, 8)  # Sound of Pixels' U-Net: 64, 128, 256, 512, 512, 512, 512
 
 
-class SGNSeparator(Separator):
+class SGNSeparator(IdealRatioMaskOracle, Separator):
     """mixture complex [B, T, input_dim] + query pooled [B, query_dim] -> queried class, complex [B, T, input_dim]."""
 
     @dataclass

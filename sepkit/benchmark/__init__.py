@@ -5,9 +5,11 @@
 
 Modules, one job each: ``testsets`` (which manifest ``--testset`` means), ``systems``
 (``RECIPE[@CHECKPOINT]``), ``plan`` (every input checked before anything is written),
-``inference`` (batched separation with per-example instructions), ``cache`` (per-example
-results, for resuming), ``runner`` (the run), ``tables`` (CSV and Markdown) and ``html``
-(report.html with spectrograms and audio players).
+``inference`` (batched separation with per-example instructions), ``references`` (the rows
+that need no model: Mixture, Mixture x 0.5, Silence, the systems' oracle rows), ``cache``
+(per-example results, for resuming), ``runner`` (the run), ``bootstrap`` (intervals and paired
+significance), ``tables`` (CSV and Markdown) and ``html`` (report.html with spectrograms and
+audio players).
 """
 
 from sepkit.benchmark.plan import BenchmarkPlan, prepare_benchmark

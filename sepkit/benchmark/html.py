@@ -1,8 +1,9 @@
-"""``report.html``: the results table, its notes, and a few examples to look at and listen to.
+"""``report.html``: the results table, its notes and paired differences, and a few examples to look at and listen to.
 
-For each example: the mixture, the instruction's target and every system's estimate
-as log-spectrogram images (``sepkit.report.spectrogram``, one shared dB range per
-example so they compare by eye) with audio players. Media files go to
+The table's reference and oracle rows are grey and italic. For each example: the mixture,
+the instruction's target and the estimate of every system and oracle row as log-spectrogram
+images (``sepkit.report.spectrogram``, one shared dB range per example so they compare by
+eye) with audio players. Media files go to
 ``DIR/report/<example>/`` (16-bit wav, PNG); the page links them relatively, so the
 folder can be moved or committed as a whole.
 """
@@ -17,7 +18,7 @@ from typing import Any, Optional
 import numpy as np
 
 from sepkit.atomic import atomic_path
-from sepkit.benchmark.tables import table_sections
+from sepkit.benchmark.tables import SIGNIFICANCE_INTRO, Cell, significance_lines, table_sections
 from sepkit.benchmark.testsets import safe_name
 from sepkit.report.spectrogram import log_spectrogram_db, spectrogram_image, write_png
 
@@ -26,6 +27,7 @@ body{font-family:system-ui,sans-serif;margin:2em;background:#fafafa;color:#222;m
 table{border-collapse:collapse;margin:1em 0;background:#fff;font-size:14px}
 th,td{border:1px solid #ccc;padding:4px 8px}th{background:#eee;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}td.section{background:#f3f3f3;font-style:italic}
+tr.reference td{color:#777;font-style:italic}td .pm{color:#888;font-size:12px}
 ul.notes{font-size:14px;line-height:1.45}
 .example{margin:1.5em 0;padding-top:.5em;border-top:1px solid #ddd}
 .example h3{margin:.2em 0;font-size:16px}.example p{margin:.2em 0 .6em;font-size:14px}
@@ -52,19 +54,35 @@ class ReportExample:
     errors: dict[str, Optional[str]] = field(default_factory=dict)  # system label -> error
 
 
+def _cell_html(cell: Cell) -> str:
+    text = f"<b>{html.escape(cell.text)}</b>" if cell.bold else html.escape(cell.text)
+    plus_minus = f" <span class='pm'>± {html.escape(cell.plus_minus)}</span>" if cell.plus_minus else ""
+    return f"<td class='num'>{text}{plus_minus}</td>"
+
+
 def _table_html(results: dict[str, Any]) -> str:
+    """The table of ``table_sections``; reference and oracle rows grey and italic."""
     cols, sections = table_sections(results)
     head = "<tr><th>Model</th>" + "".join(f"<th>{html.escape(c.title)}</th>" for c in cols) + "</tr>"
     body = []
     for title, rows in sections:
         body.append(f"<tr><td class='section' colspan='{len(cols) + 1}'>{html.escape(title)}</td></tr>")
-        for label, cells in rows:
-            tds = "".join(
-                f"<td class='num'>{'<b>' if bold else ''}{html.escape(text)}{'</b>' if bold else ''}</td>"
-                for text, bold in cells
-            )
-            body.append(f"<tr><td>{html.escape(label)}</td>{tds}</tr>")
+        for label, kind, cells in rows:
+            row_class = "" if kind == "system" else " class='reference'"
+            tds = "".join(_cell_html(cell) for cell in cells)
+            body.append(f"<tr{row_class}><td>{html.escape(label)}</td>{tds}</tr>")
     return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _significance_html(results: dict[str, Any]) -> str:
+    sections = significance_lines(results)
+    if not sections:
+        return ""
+    parts = [f"<h2>Paired differences</h2><p>{html.escape(SIGNIFICANCE_INTRO)}</p>"]
+    for heading, lines in sections:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+        parts.append(f"<h3>{html.escape(heading)}</h3><ul class='notes'>{items}</ul>")
+    return "".join(parts)
 
 
 def _write_media(folder: Path, name: str, wave: np.ndarray, sample_rate: int, reference_db: float) -> None:
@@ -129,6 +147,7 @@ def write_report(path: Path, results: dict[str, Any], examples: list[ReportExamp
         f"<h1>{html.escape(title)}</h1>",
         _table_html(results),
         "<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes(results)) + "</ul>",
+        _significance_html(results),
     ]
     if results.get("command"):
         parts.append(f"<p>Produced by: <code>{html.escape(results['command'])}</code></p>")

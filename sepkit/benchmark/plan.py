@@ -60,6 +60,7 @@ class BenchmarkPlan:
     retry_failed: bool = False
     command: Optional[str] = None
     metric_configs: dict[str, dict] = field(default_factory=dict)
+    reference_rows: bool = True  # Mixture, Mixture x 0.5, Silence and the systems' oracle rows
 
     @property
     def metrics_key(self) -> str:
@@ -157,6 +158,7 @@ def prepare_benchmark(
     complexity_seconds: float = DEFAULT_COMPLEXITY_SECONDS,
     retry_failed: bool = False,
     command: Optional[str] = None,
+    reference_rows: bool = True,
     registry=None,
 ) -> BenchmarkPlan:
     """Check every input and return the plan; raises SepkitError naming the problem and its fix."""
@@ -183,6 +185,15 @@ def prepare_benchmark(
     metric_names = split_list(metrics) or list(DEFAULT_METRICS)
     built, configs = build_metrics(metric_names, options or {}, registry)
     loaded_systems = load_systems(list(systems), registry, labels)
+    if reference_rows:
+        from sepkit.benchmark.references import reference_rows as references
+
+        taken = {r.name for r in references()} & {s.label for s in loaded_systems}
+        if taken:
+            raise SepkitError(
+                f"system label {sorted(taken)[0]!r} is the name of a reference row; give another --label "
+                "(or --no-reference-rows)"
+            )
     loaded_testset = load_testset(testset)
     available = loaded_testset.instruction_types
     asked = split_list(instructions) or available
@@ -211,4 +222,5 @@ def prepare_benchmark(
         retry_failed=retry_failed,
         command=command,
         metric_configs={name: configs[name] for name in metric_names},
+        reference_rows=reference_rows,
     )

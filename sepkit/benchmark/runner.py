@@ -8,6 +8,10 @@ bit on the same machine). An example that fails (its audio cannot be read, the m
 or a metric raises) is recorded with its error and the run goes on; failures are
 cached too, and ``retry_failed`` recomputes them.
 
+Unless ``plan.reference_rows`` is False, the rows that need no model (``references``) go
+through the same cache, batches and scoring: the oracle rows each system declares, computed
+right after the system while its model is in memory, then Mixture, Mixture x 0.5 and Silence.
+
 Outputs, written only at the end and each atomically: ``results.json`` (every
 per-example score), ``results.csv``, ``results.md`` and ``report.html`` (+ ``report/``).
 """
@@ -22,18 +26,24 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+import torchaudio.functional as AF
 
+from sepkit.benchmark.bootstrap import SETTINGS as BOOTSTRAP
+from sepkit.benchmark.bootstrap import compare_rows
 from sepkit.benchmark.cache import SystemCache, write_json
 from sepkit.benchmark.html import ReportExample, write_report
 from sepkit.benchmark.inference import separate_batch
 from sepkit.benchmark.plan import BenchmarkPlan, Example
+from sepkit.benchmark.references import Reference, oracle_row, reference_rows
 from sepkit.benchmark.systems import System
 from sepkit.benchmark.tables import csv_text, markdown_page, summarise, write_text
 from sepkit.benchmark.testsets import safe_name
 from sepkit.data.manifest import ClipCache, instruction_target, instruction_target_text, render_mixture
 from sepkit.errors import SepkitError
+from sepkit.waveforms import fit_length
 
 RESULT_FILES = ("results.json", "results.csv", "results.md", "report.html")
+REFERENCE_BATCH_SIZE = 8  # examples per call of a reference row's output (without --batch-size)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -60,44 +70,34 @@ class ClipCaches:
         return mixture.astype(np.float32), instruction_target(example.record, sources, example.instruction_index), rate
 
 
-class SystemRun:
-    """Computes, caches and collects the entries of one system."""
+class RowRun:
+    """Computes, caches and collects the per-example entries of one row group (a system or a reference row).
 
-    def __init__(self, plan: BenchmarkPlan, system: System, clips: ClipCaches, log: Callable[[str], None]) -> None:
+    Subclasses give ``estimate_group``: the estimates of examples that share a sample rate.
+    """
+
+    def __init__(self, plan: BenchmarkPlan, label: str, folder: Path, clips: ClipCaches,
+                 log: Callable[[str], None], batch_size: int, shown: bool) -> None:  # fmt: skip
         self.plan = plan
-        self.system = system
+        self.label = label
         self.clips = clips
         self.log = log
-        recipe_settings = system.recipe.inference
-        from sepkit.device import resolve_device
+        self.batch_size = batch_size
+        self.cache = SystemCache(folder)
+        self.report_keys = set(plan.report_keys) if shown else set()
+        self.entries: dict[str, dict] = {}  # key -> entry, after ``run``
+        self.stats: dict[str, Any] = {}
 
-        self.inference = {
-            "device": str(resolve_device(plan.device or recipe_settings.device)),
-            "dtype": recipe_settings.dtype,
-            "batch_size": plan.batch_size or recipe_settings.batch_size,
-        }
-        self.fingerprint = system.fingerprint(self.inference)
-        self.cache = SystemCache(plan.out / "cache" / f"{safe_name(system.label)}-{self.fingerprint[:12]}")
-        self.pipeline = None
-        self.report_keys = set(plan.report_keys)
+    def describe(self) -> dict[str, Any]:
+        """What the cache folder's system.json records."""
+        raise NotImplementedError
 
-    # --- complexity ------------------------------------------------------------------
-    def complexity(self) -> dict[str, Any]:
-        """`sepkit complexity` figures for this system's recipe, measured once and cached."""
-        cached = self.cache.read_complexity(self.plan.complexity_seconds)
-        if cached is not None:
-            return cached
-        from sepkit.complexity import measure_complexity
+    def estimate_group(self, examples: list[Example], audio: dict[str, tuple], rate: int) -> list[torch.Tensor]:
+        """Estimates float32 [samples] at ``rate`` of ``examples`` (all at ``rate``), in order."""
+        raise NotImplementedError
 
-        self.log(f"{self.system.label}: measuring complexity ({self.plan.complexity_seconds:g} s of audio)")
-        try:
-            result = measure_complexity(self.system.recipe, seconds=self.plan.complexity_seconds, memory=False)
-        except SepkitError:
-            raise
-        except Exception as exc:  # recorded; the table shows '-' and the run goes on
-            result = {"seconds": float(self.plan.complexity_seconds), "error": _error_text(exc)}
-        self.cache.write_complexity(result)
-        return result
+    def starting(self, pending: int) -> None:
+        """Called before ``pending`` batches are computed (none are cached)."""
 
     # --- examples ----------------------------------------------------------------------
     def cached_entry(self, example: Example) -> Optional[dict]:
@@ -109,38 +109,21 @@ class SystemRun:
             return None  # a report example needs its estimate's audio
         return entry
 
-    def _pipeline(self):
-        if self.pipeline is None:
-            from sepkit.pipeline import build_pipeline
-
-            checkpoint = str(self.system.checkpoint) if self.system.checkpoint else None
-            self.pipeline = build_pipeline(self.system.recipe, checkpoint=checkpoint)
-            self.pipeline.eval()
-        return self.pipeline
-
-    def _separate(self, examples: list[Example], audio: dict[str, tuple]) -> dict[str, Any]:
-        """key -> estimate float32 [samples] or the exception; one batched call per sample rate."""
+    def _estimate(self, examples: list[Example], audio: dict[str, tuple]) -> dict[str, Any]:
+        """key -> estimate float32 [samples] or the exception; one call per sample rate."""
         out: dict[str, Any] = {}
         by_rate: dict[int, list[Example]] = {}
         for example in examples:
             by_rate.setdefault(audio[example.key][2], []).append(example)
         for rate, group in by_rate.items():
             try:
-                estimates = separate_batch(
-                    self._pipeline(),
-                    [torch.from_numpy(audio[e.key][0]) for e in group],
-                    rate,
-                    [e.text for e in group],
-                    device=self.plan.device,
-                    batch_size=self.plan.batch_size,
-                )
-                out.update({e.key: est for e, est in zip(group, estimates)})
+                out.update({e.key: est for e, est in zip(group, self.estimate_group(group, audio, rate))})
             except Exception as exc:
                 if len(group) == 1:
                     out[group[0].key] = exc
                     continue
                 for example in group:  # find the example that fails; the others are still scored
-                    out.update(self._separate([example], audio))
+                    out.update(self._estimate([example], audio))
         return out
 
     def _score(
@@ -156,7 +139,7 @@ class SystemRun:
         return scores
 
     def compute_batch(self, batch: list[Example]) -> dict[str, dict]:
-        """Separate, score and cache ``batch``; returns key -> entry."""
+        """Estimate, score and cache ``batch``; returns key -> entry."""
         audio, errors = {}, {}
         for example in batch:
             try:
@@ -164,7 +147,7 @@ class SystemRun:
             except Exception as exc:
                 errors[example.key] = exc
         renderable = [e for e in batch if e.key in audio]
-        estimates = self._separate(renderable, audio) if renderable else {}
+        estimates = self._estimate(renderable, audio) if renderable else {}
         entries = {}
         for example in batch:
             scores = None
@@ -196,12 +179,13 @@ class SystemRun:
         return entries
 
     def run(self, progress: bool) -> tuple[dict[str, dict], dict]:
-        """-> (key -> entry for every example, stats {computed, cached, failed, seconds})."""
+        """-> (key -> entry for every example, stats {computed, cached, failed, seconds}); kept as ``entries``
+        and ``stats``."""
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
-        self.cache.write_description({"label": self.system.label, **self.system.describe(), **self.inference})
-        size = self.inference["batch_size"]
+        self.cache.write_description(self.describe())
+        size = self.batch_size
         examples = self.plan.examples
         batches = [examples[i : i + size] for i in range(0, len(examples), size)]
         entries, pending = {}, []
@@ -212,10 +196,10 @@ class SystemRun:
             else:
                 pending.append(batch)
         cached_count = len(entries)
-        if self.system.checkpoint is None and pending:
-            self.log(f"note: {self.system.label} has no checkpoint; scoring untrained weights")
+        if pending:
+            self.starting(len(pending))
         bar = tqdm(
-            total=len(examples), initial=cached_count, desc=self.system.label, unit="example",
+            total=len(examples), initial=cached_count, desc=self.label, unit="example",
             disable=not progress, file=sys.stderr, dynamic_ncols=True,
         )  # fmt: skip
         try:
@@ -225,7 +209,6 @@ class SystemRun:
                 bar.update(len(batch))
         finally:
             bar.close()
-            self.pipeline = None
         failed = sum(1 for entry in entries.values() if entry["error"] is not None)
         stats = {
             "computed": len(examples) - cached_count,
@@ -233,10 +216,131 @@ class SystemRun:
             "failed": failed,
             "seconds": time.perf_counter() - start,
         }
+        self.entries, self.stats = entries, stats
         return entries, stats
 
 
-def _report_examples(plan: BenchmarkPlan, clips: ClipCaches, runs: list[SystemRun], entries: dict) -> list:
+class SystemRun(RowRun):
+    """A system's row group: its pipeline separates each example with the example's instruction."""
+
+    def __init__(self, plan: BenchmarkPlan, system: System, clips: ClipCaches, log: Callable[[str], None]) -> None:
+        from sepkit.device import resolve_device
+
+        recipe_settings = system.recipe.inference
+        self.system = system
+        self.inference = {
+            "device": str(resolve_device(plan.device or recipe_settings.device)),
+            "dtype": recipe_settings.dtype,
+            "batch_size": plan.batch_size or recipe_settings.batch_size,
+        }
+        self.fingerprint = system.fingerprint(self.inference)
+        folder = plan.out / "cache" / f"{safe_name(system.label)}-{self.fingerprint[:12]}"
+        super().__init__(plan, system.label, folder, clips, log, self.inference["batch_size"], shown=True)
+        self.pipeline = None
+        self.complexity_figures: dict[str, Any] = {}  # after ``complexity``
+
+    def describe(self) -> dict[str, Any]:
+        return {"label": self.system.label, **self.system.describe(), **self.inference}
+
+    def starting(self, pending: int) -> None:
+        if self.system.checkpoint is None:
+            self.log(f"note: {self.system.label} has no checkpoint; scoring untrained weights")
+
+    # --- complexity ------------------------------------------------------------------
+    def complexity(self) -> dict[str, Any]:
+        """`sepkit complexity` figures for this system's recipe, measured once and cached."""
+        cached = self.cache.read_complexity(self.plan.complexity_seconds)
+        if cached is not None:
+            self.complexity_figures = cached
+            return cached
+        from sepkit.complexity import measure_complexity
+
+        self.log(f"{self.system.label}: measuring complexity ({self.plan.complexity_seconds:g} s of audio)")
+        try:
+            result = measure_complexity(self.system.recipe, seconds=self.plan.complexity_seconds, memory=False)
+        except SepkitError:
+            raise
+        except Exception as exc:  # recorded; the table shows '-' and the run goes on
+            result = {"seconds": float(self.plan.complexity_seconds), "error": _error_text(exc)}
+        self.cache.write_complexity(result)
+        self.complexity_figures = result
+        return result
+
+    # --- the model -------------------------------------------------------------------
+    def _pipeline(self):
+        if self.pipeline is None:
+            from sepkit.pipeline import build_pipeline
+
+            checkpoint = str(self.system.checkpoint) if self.system.checkpoint else None
+            self.pipeline = build_pipeline(self.system.recipe, checkpoint=checkpoint)
+            self.pipeline.eval()
+        return self.pipeline
+
+    def oracles(self) -> list[Reference]:
+        """The oracle rows this system's components declare (builds the pipeline if the run did not).
+
+        A system whose pipeline cannot be built (its examples record the error) or whose components fail to
+        declare their oracles gets none, said in the log; the run goes on.
+        """
+        try:
+            return [oracle_row(oracle, self.system.label) for oracle in self._pipeline().oracles()]
+        except Exception as exc:
+            self.log(f"{self.system.label}: no oracle rows ({_error_text(exc)})")
+            return []
+
+    def release(self) -> None:
+        """Drop the model (one in memory at a time)."""
+        self.pipeline = None
+
+    def estimate_group(self, examples: list[Example], audio: dict[str, tuple], rate: int) -> list[torch.Tensor]:
+        return separate_batch(
+            self._pipeline(),
+            [torch.from_numpy(audio[e.key][0]) for e in examples],
+            rate,
+            [e.text for e in examples],
+            device=self.plan.device,
+            batch_size=self.plan.batch_size,
+        )
+
+
+class ReferenceRun(RowRun):
+    """A reference or oracle row group: ``reference.output`` of each example's mixture and target."""
+
+    def __init__(self, plan: BenchmarkPlan, reference: Reference, clips: ClipCaches,
+                 log: Callable[[str], None]) -> None:  # fmt: skip
+        self.reference = reference
+        folder = plan.out / "cache" / f"{safe_name(reference.name)}-{reference.fingerprint[:12]}"
+        batch_size = plan.batch_size or REFERENCE_BATCH_SIZE
+        super().__init__(plan, reference.label, folder, clips, log, batch_size, shown=reference.shown)
+
+    def describe(self) -> dict[str, Any]:
+        return self.reference.describe()
+
+    def estimate_group(self, examples: list[Example], audio: dict[str, tuple], rate: int) -> list[torch.Tensor]:
+        work_rate = self.reference.sample_rate or rate
+        device = self.reference.device
+        rows = []
+        for example in examples:
+            mixture, target = (torch.from_numpy(audio[example.key][i]) for i in (0, 1))
+            if work_rate != rate:
+                mixture, target = (AF.resample(w, rate, work_rate) for w in (mixture, target))
+            rows.append((mixture, target))
+        lengths = torch.tensor([m.shape[-1] for m, _ in rows])
+        width = int(lengths.max())
+        mixtures = torch.stack([fit_length(m, width) for m, _ in rows]).to(device)
+        targets = torch.stack([fit_length(t, width) for _, t in rows]).to(device)
+        with torch.inference_mode():
+            batch = self.reference.output(mixtures, targets, lengths.to(device)).float().cpu()
+        estimates = []
+        for example, row, length in zip(examples, batch, lengths.tolist()):
+            estimate = row[:length]
+            if work_rate != rate:
+                estimate = AF.resample(estimate, work_rate, rate)
+            estimates.append(fit_length(estimate, audio[example.key][0].shape[-1]).clone())
+        return estimates
+
+
+def _report_examples(plan: BenchmarkPlan, clips: ClipCaches, runs: list[RowRun]) -> list:
     examples = []
     for example in plan.examples:
         if example.key not in plan.report_keys:
@@ -247,34 +351,59 @@ def _report_examples(plan: BenchmarkPlan, clips: ClipCaches, runs: list[SystemRu
             continue  # its rendering failed: the error is in every system's entry
         item = ReportExample(example.key, example.record.id, example.task, example.text, rate, mixture, target)
         for run in runs:
-            label = run.system.label
-            entry = entries[label][example.key]
-            item.scores[label] = entry["scores"]
-            item.errors[label] = entry["error"]
+            entry = run.entries[example.key]
+            item.scores[run.label] = entry["scores"]
+            item.errors[run.label] = entry["error"]
             path = run.cache.audio_path(example.key)
             if entry["error"] is None and path.is_file():
                 from sepkit.audio import read_audio
 
-                item.estimates[label] = read_audio(path)[0][0]
+                item.estimates[run.label] = read_audio(path)[0][0]
             else:
-                item.estimates[label] = None
+                item.estimates[run.label] = None
         examples.append(item)
     return examples
 
 
+def _run_rows(
+    plan: BenchmarkPlan, clips: ClipCaches, log: Callable[[str], None], progress: bool
+) -> tuple[list[SystemRun], list[ReferenceRun], list[ReferenceRun]]:
+    """-> (system runs, oracle runs, reference runs), each run with its ``entries`` and ``stats``.
+
+    Each system's oracle rows are computed while its model is in memory; an oracle already declared by
+    an earlier system (same fingerprint) is not computed again, its row's label names both systems.
+    """
+    systems: list[SystemRun] = []
+    oracles: dict[str, ReferenceRun] = {}
+    for system in plan.systems:
+        run = SystemRun(plan, system, clips, log)
+        run.complexity()
+        run.run(progress)
+        systems.append(run)
+        for reference in run.oracles() if plan.reference_rows else []:
+            known = oracles.get(reference.fingerprint)
+            if known is not None:
+                known.reference.declared_by.append(system.label)
+                known.label = known.reference.label
+                continue
+            oracles[reference.fingerprint] = ReferenceRun(plan, reference, clips, log)
+            oracles[reference.fingerprint].run(progress)
+        run.release()
+    references = [ReferenceRun(plan, r, clips, log) for r in reference_rows()] if plan.reference_rows else []
+    for reference_run in references:
+        reference_run.run(progress)
+    return systems, list(oracles.values()), references
+
+
 def run_benchmark(plan: BenchmarkPlan, progress: bool = True, log: Optional[Callable[[str], None]] = None) -> dict:
-    """Run every system, write the result files under ``plan.out``; returns the results (results.json's content)
-    plus "stats" per system (timings; not written, they differ between runs)."""
+    """Run every system and reference row, write the result files under ``plan.out``; returns the results
+    (results.json's content) plus "stats" per row group (timings; not written, they differ between runs)."""
     import sepkit
 
     log = log or (lambda message: print(f"sepkit: {message}", file=sys.stderr))
     clips = ClipCaches(plan.testset.path.parent)
-    runs, entries, complexities, stats = [], {}, {}, {}
-    for system in plan.systems:
-        run = SystemRun(plan, system, clips, log)
-        complexities[system.label] = run.complexity()
-        entries[system.label], stats[system.label] = run.run(progress)
-        runs.append(run)
+    systems, oracles, references = _run_rows(plan, clips, log, progress)
+    runs: list[RowRun] = [*systems, *oracles, *references]
     results: dict[str, Any] = {
         "sepkit_version": sepkit.__version__,
         "command": plan.command,
@@ -287,24 +416,28 @@ def run_benchmark(plan: BenchmarkPlan, progress: bool = True, log: Optional[Call
         "spectral_preprocessing": plan.spectral_preprocessing(),
         "complexity_seconds": plan.complexity_seconds,
         "systems": [
-            {**system.describe(), "inference": run.inference, "fingerprint": run.fingerprint,
-             "complexity": complexities[system.label]}
-            for system, run in zip(plan.systems, runs)
+            {**run.system.describe(), "inference": run.inference, "fingerprint": run.fingerprint,
+             "complexity": run.complexity_figures}
+            for run in systems
         ],  # fmt: skip
+        "references": [run.describe() for run in (*oracles, *references)],
+        "bootstrap": dict(BOOTSTRAP),
         "report_examples": list(plan.report_keys),
     }
     results["examples"] = [
-        {"system": system.label, "key": example.key, **_public(entries[system.label][example.key])}
-        for system in plan.systems
+        {"system": run.label, "key": example.key, **_public(run.entries[example.key])}
+        for run in runs
         for example in plan.examples
     ]
     results["rows"] = summarise(results)
+    results["significance"] = compare_rows(results)
     out = plan.out
     write_json(out / "results.json", results)
     write_text(out / "results.csv", csv_text(results["rows"]))
     write_text(out / "results.md", markdown_page(results))
-    write_report(out / "report.html", results, _report_examples(plan, clips, runs, entries))
-    return {**results, "stats": stats}
+    shown = [run for run in runs if run.report_keys]
+    write_report(out / "report.html", results, _report_examples(plan, clips, shown))
+    return {**results, "stats": {run.label: run.stats for run in runs}}
 
 
 def _public(entry: dict) -> dict:

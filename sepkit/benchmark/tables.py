@@ -3,9 +3,13 @@
 The Markdown table is laid out like Table II of the HSM-TSS paper: one column per
 metric with its direction (↑ higher is better, ↓ lower is better), the systems
 grouped under "Extraction" and "Removal" rows, and the best value of every column
-in bold (ties at the printed precision are all bold). The complexity columns
-(``params_separation``, ``params_pretrained``, ``macs``, ``rtf``) come from
-``sepkit.complexity``; lower is better for each of them.
+among the systems in bold (ties at the printed precision are all bold). Each
+metric reads ``mean ± half the width of its 95 % bootstrap interval``. The rows
+that need no model (oracle rows, Mixture, Mixture x 0.5, Silence) follow the
+systems in italics and are not ranked. After the table: the notes, then the paired
+differences (``significance_lines``). The complexity columns (``params_separation``,
+``params_pretrained``, ``macs``, ``rtf``) come from ``sepkit.complexity``; lower is
+better for each of them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from sepkit.atomic import atomic_path
+from sepkit.benchmark.bootstrap import finite, interval
 
 COMPLEXITY_COLUMNS = ("params_separation", "params_pretrained", "macs", "rtf")
 TASK_TITLES = {"extract": "Extraction", "remove": "Removal"}
@@ -44,45 +49,60 @@ def _mean(values: list[float]) -> Optional[float]:
     return sum(finite) / len(finite) if finite else None
 
 
-def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per system and instruction type: counts, metric means and the complexity columns.
+def row_groups(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The systems (kind "system") then the rows that need no model (kind "oracle" or "reference"), in table order."""
+    return [{"kind": "system", **s} for s in results["systems"]] + list(results.get("references", []))
 
-    ``results`` holds "systems" (with "label" and "complexity"), "instructions", "metrics"
-    (``[{name, ...}]``) and "examples" (``[{system, task, scores | None, error | None}]``).
-    A metric's mean is over the examples that have a finite value for it.
+
+def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per system or reference row and instruction type: counts, metric means and intervals, complexity.
+
+    ``results`` holds "systems" (with "label" and "complexity"), optionally "references" (with "label" and
+    "kind"), "instructions", "metrics" (``[{name, ...}]``) and "examples" (``[{system, task, scores | None,
+    error | None}]``). A metric's mean and its 95 % bootstrap interval (``ci``, ``sepkit.benchmark.bootstrap``)
+    are over the examples that have a finite value for it.
     """
     names = [m["name"] for m in results["metrics"]]
     rows = []
-    for system in results["systems"]:
-        complexity = system.get("complexity") or {}
+    for group in row_groups(results):
+        complexity = group.get("complexity") or {}
         for task in results["instructions"]:
-            mine = [e for e in results["examples"] if e["system"] == system["label"] and e["task"] == task]
+            mine = [e for e in results["examples"] if e["system"] == group["label"] and e["task"] == task]
             scored = [e for e in mine if e["error"] is None]
             row: dict[str, Any] = {
-                "system": system["label"],
-                "recipe": system["recipe"],
-                "checkpoint": system["checkpoint"],
+                "system": group["label"],
+                "recipe": group.get("recipe"),
+                "checkpoint": group.get("checkpoint"),
                 "instruction": task,
                 "n": len(scored),
                 "failed": len(mine) - len(scored),
             }
+            values = {name: [e["scores"][name] for e in scored if finite(e["scores"].get(name))] for name in names}
             for name in names:
-                row[name] = _mean([e["scores"].get(name) for e in scored])
+                row[name] = _mean(values[name])
             for key in COMPLEXITY_COLUMNS:
                 row[key] = complexity.get(key)
+            row["kind"] = group["kind"]
+            row["ci"] = {name: interval(values[name]) for name in names}
             rows.append(row)
     return rows
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:
-    """The rows as CSV (full precision; empty cells for missing values)."""
+    """The rows as CSV (full precision; empty cells for missing values); ``ci`` becomes <metric>_ci_low/_high."""
     if not rows:
         return ""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
+    flat = []
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        line = {k: v for k, v in row.items() if k != "ci"}
+        for name, bounds in row.get("ci", {}).items():
+            line[f"{name}_ci_low"], line[f"{name}_ci_high"] = bounds if bounds else (None, None)
+        flat.append(line)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(flat[0]), lineterminator="\n")
+    writer.writeheader()
+    for line in flat:
+        writer.writerow({k: ("" if v is None else v) for k, v in line.items()})
     return out.getvalue()
 
 
@@ -104,6 +124,19 @@ class Column:
     fmt: Callable[[Any], str]
 
 
+@dataclass
+class Cell:
+    """A printed value, whether it is the column's best among the systems, and its ± half-interval ("" if none)."""
+
+    text: str
+    bold: bool = False
+    plus_minus: str = ""
+
+    def markdown(self) -> str:
+        text = f"**{self.text}**" if self.bold else self.text
+        return f"{text} ± {self.plus_minus}" if self.plus_minus else text
+
+
 def _number(digits: int) -> Callable[[Any], str]:
     return lambda v: "-" if v is None else f"{v:.{digits}f}"
 
@@ -112,15 +145,19 @@ def _scaled(scale: float, digits: int) -> Callable[[Any], str]:
     return lambda v: "-" if v is None else f"{v / scale:.{digits}f}"
 
 
+def metric_digits(name: str) -> int:
+    """Decimals a metric is printed with: 2 for dB metrics, 3 for the others."""
+    return 2 if name in DB_METRICS else 3
+
+
 def columns(results: dict[str, Any]) -> list[Column]:
     """Count columns, one per metric, then the complexity columns."""
     cols = [Column("n", "n", None, str), Column("failed", "failed", None, str)]
     for metric in results["metrics"]:
         name = metric["name"]
         arrow = "↑" if metric["higher_is_better"] else "↓"
-        digits = 2 if name in DB_METRICS else 3
         title = f"{METRIC_TITLES.get(name, name)} {arrow}"
-        cols.append(Column(name, title, metric["higher_is_better"], _number(digits)))
+        cols.append(Column(name, title, metric["higher_is_better"], _number(metric_digits(name))))
     cols += [
         Column("params_separation", "Params sep. (M) ↓", False, _scaled(1e6, 2)),
         Column("params_pretrained", "Params pretr. (M) ↓", False, _scaled(1e6, 2)),
@@ -141,20 +178,33 @@ def best_texts(rows: list[dict[str, Any]], cols: list[Column]) -> dict[str, str]
     return best
 
 
-def table_sections(results: dict[str, Any]) -> tuple[list[Column], list[tuple[str, list[tuple[str, list]]]]]:
-    """(columns, [(section title, [(system label, [(cell text, bold)])])]): the table both pages print."""
+def _plus_minus(row: dict[str, Any], col: Column) -> str:
+    """Half the width of the row's interval for ``col``, printed like the value ("" without one)."""
+    bounds = (row.get("ci") or {}).get(col.key)
+    return col.fmt((bounds[1] - bounds[0]) / 2) if bounds else ""
+
+
+def table_sections(
+    results: dict[str, Any],
+) -> tuple[list[Column], list[tuple[str, list[tuple[str, str, list[Cell]]]]]]:
+    """(columns, [(section title, [(row label, row kind, [Cell])])]): the table both pages print.
+
+    Bold marks the best value of a column among the systems; reference and oracle rows are not ranked.
+    """
     cols = columns(results)
     rows = results["rows"]
-    best = best_texts(rows, cols)
+    best = best_texts([r for r in rows if r.get("kind", "system") == "system"], cols)
     sections = []
     for task in results["instructions"]:
         lines = []
         for row in (r for r in rows if r["instruction"] == task):
+            kind = row.get("kind", "system")
             cells = []
             for col in cols:
                 text = col.fmt(row.get(col.key))
-                cells.append((text, col.key in best and text == best[col.key] and text != "-"))
-            lines.append((row["system"], cells))
+                bold = kind == "system" and col.key in best and text == best[col.key] and text != "-"
+                cells.append(Cell(text, bold, _plus_minus(row, col) if text != "-" else ""))
+            lines.append((row["system"], kind, cells))
         sections.append((TASK_TITLES.get(task, task.title()), lines))
     return cols, sections
 
@@ -164,6 +214,7 @@ def _md_escape(text: str) -> str:
 
 
 def markdown_table(results: dict[str, Any]) -> str:
+    """The table; reference and oracle rows' labels in italics, metrics as ``mean ± half-interval``."""
     cols, sections = table_sections(results)
     lines = [
         "| Model | " + " | ".join(c.title for c in cols) + " |",
@@ -171,14 +222,77 @@ def markdown_table(results: dict[str, Any]) -> str:
     ]
     for title, rows in sections:
         lines.append(f"| *{title}* |" + " |" * len(cols))
-        for label, cells in rows:
-            printed = [f"**{text}**" if bold else text for text, bold in cells]
-            lines.append(f"| {_md_escape(label)} | " + " | ".join(printed) + " |")
+        for label, kind, cells in rows:
+            name = _md_escape(label) if kind == "system" else f"*{_md_escape(label)}*"
+            lines.append(f"| {name} | " + " | ".join(cell.markdown() for cell in cells) + " |")
     return "\n".join(lines)
+
+
+# --- paired significance ---------------------------------------------------------------------
+
+
+def _difference_text(comparison: dict[str, Any]) -> str:
+    digits = metric_digits(comparison["metric"])
+    low, high = comparison["ci"]
+    return (
+        f"{METRIC_TITLES.get(comparison['metric'], comparison['metric'])} {comparison['difference']:+.{digits}f} "
+        f"[{low:+.{digits}f}, {high:+.{digits}f}]"
+    )
+
+
+def _listed(a: str, b: str, kinds: dict[str, str], declared_by: dict[str, list[str]]) -> bool:
+    """Whether the pages list the pair (a, b): a system against the other systems, the reference rows and
+    its own oracle rows; an oracle row against the reference rows (results.json has every pair)."""
+    if kinds[a] == "system":
+        return kinds[b] in ("system", "reference") or a in declared_by.get(b, [])
+    return kinds[a] == "oracle" and kinds[b] == "reference"
+
+
+def significance_lines(results: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """[(instruction title, [line])]: one line per listed pair (``_listed``), its metrics grouped by outcome."""
+    kinds = {r["system"]: r.get("kind", "system") for r in results["rows"]}
+    declared_by = {r["label"]: r.get("declared_by", []) for r in results.get("references", [])}
+    higher = {m["name"]: m["higher_is_better"] for m in results["metrics"]}
+    pairs: dict[tuple[str, str, str], list[dict]] = {}
+    for c in results.get("significance", []):
+        if _listed(c["a"], c["b"], kinds, declared_by):
+            pairs.setdefault((c["instruction"], c["a"], c["b"]), []).append(c)
+    out = []
+    for task in results["instructions"]:
+        lines = []
+        for (instruction, a, b), comparisons in pairs.items():
+            if instruction != task:
+                continue
+            better = [c for c in comparisons if c["significant"] and (c["difference"] > 0) == higher[c["metric"]]]
+            worse = [c for c in comparisons if c["significant"] and c not in better]
+            same = [c for c in comparisons if c["ci"] is not None and not c["significant"]]
+            parts = [f"{word} on " + ", ".join(_difference_text(c) for c in group)
+                     for word, group in (("better", better), ("worse", worse)) if group]  # fmt: skip
+            if same:
+                names = ", ".join(METRIC_TITLES.get(c["metric"], c["metric"]) for c in same)
+                parts.append(f"no significant difference on {names}")
+            if parts:
+                lines.append(f"{a} vs {b}: " + "; ".join(parts) + ".")
+        if lines:
+            out.append((TASK_TITLES.get(task, task.title()), lines))
+    return out
+
+
+SIGNIFICANCE_INTRO = (
+    "Paired bootstrap of the difference of the means (the first row minus the second, on the examples both "
+    "scored, 95 % interval in brackets): better or worse when the interval excludes 0, with the metric's direction. "
+    "Listed: each system against the other systems, the reference rows and its own oracle rows, and each oracle "
+    'row against the reference rows; results.json ("significance") has every pair of rows and every metric.'
+)
+
+
+# --- notes and the page --------------------------------------------------------------------
 
 
 def notes(results: dict[str, Any]) -> list[str]:
     """Plain-text notes that every result page states under its table."""
+    from sepkit.benchmark.bootstrap import CONFIDENCE, RESAMPLES, SEED
+
     testset = results["testset"]
     shown = testset["evaluated"]
     count = f"{shown} of {testset['mixtures']} mixtures (--limit {shown})" if shown < testset["mixtures"] else (
@@ -193,9 +307,20 @@ def notes(results: dict[str, Any]) -> list[str]:
         "scored against that instruction's target as the manifest defines it (for removal: the mixture without "
         "the removed sound). Scores are computed at the test set's sample rate.",
         "Each metric is the mean over the scored examples (n); failed examples are listed in results.json with "
-        "their error. SDR, SDRi, SI-SDR, SI-SDRi and PSNR in dB. Bold: the best value of each column "
-        "(↑ highest, ↓ lowest).",
+        "their error. SDR, SDRi, SI-SDR, SI-SDRi and PSNR in dB. Bold: the best value of each column among the "
+        "systems (↑ highest, ↓ lowest).",
+        f"± is half the width of the {CONFIDENCE * 100:g} % bootstrap interval of the mean over examples (percentile, "
+        f"{RESAMPLES} resamples with numpy seed {SEED}); results.json has its bounds (rows[].ci) and every "
+        "per-example score (examples), to recompute it.",
     ]
+    references = results.get("references") or []
+    if references:
+        out.append(
+            "Rows in italics need no model and are scored like the systems, on the same examples: "
+            + "; ".join(f"{r['label']}: {r['description']}" for r in references)
+            + ". A score that is not finite is stored as null and left out of the mean, the interval and the "
+            "comparisons (--no-reference-rows leaves these rows out)."
+        )
     if results.get("spectral_preprocessing"):
         out.append(results["spectral_preprocessing"])
     seconds = results["complexity_seconds"]
@@ -219,6 +344,11 @@ def markdown_page(results: dict[str, Any]) -> str:
     title = f"Benchmark on {results['testset']['name']}"
     parts = [f"# {title}", "", markdown_table(results), ""]
     parts += [f"- {note}" for note in notes(results)]
+    significance = significance_lines(results)
+    if significance:
+        parts += ["", "## Paired differences", "", SIGNIFICANCE_INTRO]
+        for heading, lines in significance:
+            parts += ["", f"### {heading}", ""] + [f"- {line}" for line in lines]
     if results.get("command"):
         parts += ["", "Produced by:", "", "```", results["command"], "```"]
     return "\n".join(parts) + "\n"

@@ -1,9 +1,11 @@
 """``sepkit benchmark RECIPE[@CHECKPOINT] ... --testset T [--metrics ...] [--instructions extract,remove] --out DIR``.
 
-One row per system and instruction type, one column per metric plus the
-complexity columns; writes results.csv, results.json, results.md and report.html
-under DIR. Per-example results are cached in DIR/cache, so rerunning the same
-command resumes an interrupted run. See ``sepkit.benchmark``.
+One row per system and instruction type, one column per metric (mean and 95 %
+bootstrap interval) plus the complexity columns, then the rows that need no model
+(oracle rows, Mixture, Mixture x 0.5, Silence; ``--no-reference-rows`` leaves them
+out); writes results.csv, results.json, results.md and report.html under DIR.
+Per-example results are cached in DIR/cache, so rerunning the same command
+resumes an interrupted run. See ``sepkit.benchmark``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--complexity-seconds", type=float, default=10.0,
                    help="audio length for the params/MACs/RTF columns (default: 10)")
     p.add_argument("--retry-failed", action="store_true", help="recompute examples cached as failed")
+    p.add_argument("--no-reference-rows", action="store_true",
+                   help="leave out the rows that need no model: Mixture, Mixture x 0.5, Silence and the oracle rows "
+                   "the systems declare (e.g. Oracle IRM, Oracle codec round trip)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)  # fmt: skip
 
@@ -68,6 +73,7 @@ def run(args) -> int:
         complexity_seconds=args.complexity_seconds,
         retry_failed=args.retry_failed,
         command=command,
+        reference_rows=not args.no_reference_rows,
     )
     results = run_benchmark(plan, progress=not args.no_progress)
     for label, stats in results["stats"].items():
