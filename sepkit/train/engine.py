@@ -229,6 +229,8 @@ class Trainer:
         self.budget_minutes = budget_minutes
         self._deadline: Optional[float] = None
         self.stopped_by_budget = False
+        self.stopped_by = "steps"  # "steps" | "budget" | "signal"
+        self._stop_signal: Optional[str] = None
 
     # --- setting up ---------------------------------------------------------------------
     def check_run_dir(self) -> Optional[Path]:
@@ -361,10 +363,18 @@ class Trainer:
         if self.budget_minutes is not None:
             self._deadline = time.monotonic() + 60.0 * self.budget_minutes
         try:
-            self.setup()
-            return self._loop()
+            with stop_signals(self._request_stop):
+                self.setup()
+                return self._loop()
         finally:
             destroy()
+
+    def _request_stop(self, name: str) -> None:
+        """A SIGTERM (preemption, ``kill``) or a first Ctrl-C: stop at the next step boundary, resumable."""
+        self._stop_signal = name
+        if self.dist.is_main:
+            print(f"\nsepkit: {name} received; stopping after this step with a resumable checkpoint "
+                  "(Ctrl-C again to abort at once)", file=sys.stderr, flush=True)  # fmt: skip
 
     def _loop(self) -> dict:
         from tqdm.auto import tqdm
@@ -408,10 +418,11 @@ class Trainer:
             saved = (cfg.ckpt_every and self.step % cfg.ckpt_every == 0) or self.step == cfg.steps
             if saved:
                 self.save()
-            if self.step < cfg.steps and self._budget_spent():
+            if self.step < cfg.steps and (reason := self._stop_reason()):
                 if not saved:
                     self.save()
-                self.stopped_by_budget = True
+                self.stopped_by_budget = reason == "budget"
+                self.stopped_by = reason
                 break
         bar.close()
         if cfg.debug:
@@ -425,15 +436,19 @@ class Trainer:
             "best": self.best,
             "examples_per_s": round(session_examples * self.dist.world_size / elapsed, 3) if elapsed > 0 else None,
             "world_size": self.dist.world_size,
-            "stopped": "budget" if self.stopped_by_budget else "steps",
+            "stopped": self.stopped_by,
         }
 
-    def _budget_spent(self) -> bool:
-        """True once the wall-clock budget is over, on every rank alike (rank 0's clock decides)."""
-        if self._deadline is None:
-            return False
-        over = float(time.monotonic() >= self._deadline) if self.dist.is_main else 0.0
-        return all_reduce_sum({"over": over}, self.dist, self.device)["over"] > 0
+    def _stop_reason(self) -> Optional[str]:
+        """"budget" once the wall-clock budget is over, "signal" after a stop signal on any rank, else None;
+        the same answer on every rank (rank 0's clock decides the budget)."""
+        if self._deadline is None and self.dist.world_size == 1 and self._stop_signal is None:
+            return None
+        over = float(self._deadline is not None and time.monotonic() >= self._deadline) if self.dist.is_main else 0.0
+        flags = all_reduce_sum({"over": over, "signal": float(self._stop_signal is not None)}, self.dist, self.device)
+        if flags["over"] > 0:
+            return "budget"
+        return "signal" if flags["signal"] > 0 else None
 
     def _train_step(self, micro: list) -> tuple[dict[str, float], int]:
         """One optimizer step per phase over the micro-batches; returns (logged values, examples)."""
@@ -656,6 +671,37 @@ def resolve_train_args(args) -> tuple[str, list[str], Optional[str], bool]:
     return recipe, overrides, out, bool(resume)
 
 
+@contextlib.contextmanager
+def stop_signals(request_stop):
+    """While inside: SIGTERM and the first SIGINT call ``request_stop(name)`` instead of killing the process.
+
+    A second SIGINT raises KeyboardInterrupt as usual. Only the main thread can install handlers;
+    elsewhere (a run started from a worker thread) the signals keep their defaults.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def on_term(signum, frame):
+        request_stop("SIGTERM")
+
+    def on_int(signum, frame):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        request_stop("SIGINT")
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_int)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def continue_command(out: Path, budget_minutes: Optional[float]) -> str:
     """The command that continues a run stopped by its budget."""
     import shlex
@@ -684,9 +730,10 @@ def train_from_args(args) -> int:
     summary = trainer.fit()
     if trainer.dist.is_main:
         print(json.dumps(summary, indent=2, default=str))
-        if trainer.stopped_by_budget:
+        if trainer.stopped_by != "steps":
+            why = f"--budget-minutes {budget:g} reached" if trainer.stopped_by_budget else "stopped by a signal"
             print(
-                f"sepkit: --budget-minutes {budget:g} reached at step {trainer.step} of {trainer.cfg.steps}; "
+                f"sepkit: {why} at step {trainer.step} of {trainer.cfg.steps}; "
                 f"{trainer.ckpt_dir / 'last.ckpt'} holds everything to continue: "
                 f"{continue_command(trainer.out, budget)}",
                 file=sys.stderr,

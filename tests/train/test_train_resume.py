@@ -85,6 +85,28 @@ def test_budget_stop_then_resume_in_a_moved_folder_gives_the_same_curve(corpus, 
     assert_same_curve(run_a, moved)
 
 
+def test_sigterm_stops_at_a_step_boundary_and_the_run_resumes_on_the_same_curve(corpus, tmp_path):
+    """SIGTERM (a preempted job, a plain ``kill``) stops like a spent budget: a resumable checkpoint, exit 0."""
+    env = clean_env(OMP_NUM_THREADS="1")
+    run_a, run_b = tmp_path / "a", tmp_path / "b"
+    a = subprocess.Popen(command(corpus, run_a), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    b = subprocess.Popen(command(corpus, run_b), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not read_metrics(run_b) and b.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(b.pid, signal.SIGTERM)
+    out_b, err_b = b.communicate(timeout=120)
+    assert b.returncode == 0, err_b
+    summary = json.loads(out_b)
+    assert summary["stopped"] == "signal" and 1 <= summary["step"] < STEPS, "run B finished before the signal"
+    assert "SIGTERM received" in err_b and f"sepkit train --resume {run_b}" in err_b
+    last = json.loads(subprocess.run(sepkit_cmd("train", "--resume", run_b, "--device", "cpu"), capture_output=True,
+                                     text=True, env=env, timeout=300).stdout)  # fmt: skip
+    assert last["step"] == STEPS and last["steps_this_run"] == STEPS - summary["step"]
+    assert a.wait(timeout=300) == 0
+    assert_same_curve(run_a, run_b)
+
+
 def test_resume_needs_a_run_folder(tmp_path):
     proc = subprocess.run(sepkit_cmd("train", "--resume", tmp_path), capture_output=True, text=True,
                           env=clean_env(), timeout=120)  # fmt: skip
