@@ -161,8 +161,32 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch():
     system.eval()
     with torch.no_grad():
         metrics = system.validation_step(batch)
-    assert set(metrics) == {"loss", "mel_distance", "si_sdr", "lsd", "code_usage"}
+    assert set(metrics) == {"loss", "mel_distance", "si_sdr", "lsd", "code_usage", "lsd_audioldm", "mel_psnr"}
     assert all(v.shape == (2,) and bool(torch.isfinite(v).all()) for v in metrics.values())
+    from sepkit_metrics.spectral import log_spectral_distance
+
+    with torch.no_grad():  # the metric plugin's LSD of the same round trip (log10 units, ~ lsd in dB / 10)
+        estimate = system.codec.decode(system.codec.encode(wave, batch["lengths"]).codes)[:, : wave.shape[-1]]
+    assert torch.allclose(metrics["lsd_audioldm"].double(), log_spectral_distance(estimate, wave, 16000), rtol=1e-4)
+
+
+def test_warmup_steps_skip_the_discriminator():
+    """Before adversarial_start the discriminator phase runs nothing and leaves the discriminator untouched."""
+    torch.manual_seed(0)
+    system = _system(["train.system.adversarial_start=5"])
+    wave = 0.1 * torch.randn(2, 8000)
+    batch = {"mixture": wave, "target": wave, "lengths": torch.tensor([8000, 8000])}
+    before = {k: v.clone() for k, v in system.discriminator.state_dict().items()}
+    system.train()
+    out = system(batch, 0, "discriminator")
+    assert float(out["loss"]) == 0.0
+    out["loss"].backward()
+    assert all(p.grad is None for p in system.discriminator.parameters())
+    assert all(torch.equal(v, system.discriminator.state_dict()[k]) for k, v in before.items())
+    generator = system(batch, 0, "generator")
+    assert "adversarial" not in generator and "feature_matching" not in generator
+    assert float(system(batch, 5, "discriminator")["loss"]) > 0.0  # from adversarial_start on it trains
+    assert "adversarial" in system(batch, 5, "generator")
 
 
 def test_system_state_is_codec_and_discriminator_and_needs_a_tfcodec():
