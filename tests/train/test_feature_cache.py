@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TRAIN_RECIPE, run_cli, train_overrides, write_clips
+from conftest import TRAIN_RECIPE, build_corpus, run_cli, train_overrides, write_clips
 from torch import nn
 
 
@@ -169,7 +169,10 @@ def test_recipe_data_section_selects_clean_clips(tmp_path):
 
 
 # --- the separation system and the CLI ------------------------------------------------------------------------
-def test_sepkit_data_cache_then_train_reads_the_text_cache(tmp_path, corpus):
+def test_sepkit_data_cache_then_train_reads_the_text_cache(tmp_path):
+    # a corpus of its own: the store it writes must not reach other tests' runs on the shared corpus
+    # (stored embeddings equal fresh ones only up to float rounding across thread counts)
+    corpus = build_corpus(tmp_path / "corpus", train=4, val=2)
     run = run_cli("data", "cache", TRAIN_RECIPE, *train_overrides(corpus), timeout=300)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
