@@ -83,6 +83,7 @@ class CodecARSystem(System):
         if not isinstance(self.decoder, CodecARDecoder):  # pragma: no cover - the name check above
             raise SepkitError(f"{recipe.source}: model.decoder must be a codec-ar decoder")
         self._check_compatible(recipe.source)
+        self._cached: dict[str, dict[str, Tensor]] = {}  # clip id -> cached targets (use_feature_cache)
         self._names = {
             "audio_encoder": audio_section.get("name"),
             "decoder": "codec-ar",
@@ -183,12 +184,11 @@ class CodecARSystem(System):
         from tqdm import tqdm
 
         from sepkit.data.dataset import CLEAN_PROTOCOL, CleanClipDataset, collate_mixtures
-        from sepkit.data.manifest import ClipCache, iter_jsonl, read_clips
-        from sepkit.train.feature_cache import FeatureStore
+        from sepkit.data.manifest import ClipCache, read_clips
+        from sepkit.train.feature_cache import FeatureStore, is_mixture_manifest
 
         manifest = Path(manifest).resolve()
-        first = next((d for _, d in iter_jsonl(manifest)), None)
-        if first is not None and "sources" in first:
+        if is_mixture_manifest(manifest):
             return {"not cached": f"{manifest.name} is a mixture manifest: its targets are encoded on the fly"}
         seconds = None
         for split in (data.train, data.val):
@@ -221,13 +221,11 @@ class CodecARSystem(System):
         }
 
     def use_feature_cache(self, manifests: list[Path]) -> list[str]:
-        from sepkit.data.manifest import iter_jsonl
-        from sepkit.train.feature_cache import FeatureStore
+        from sepkit.train.feature_cache import FeatureStore, is_mixture_manifest
 
         found, lines = {}, []
         for manifest in manifests:
-            first = next((d for _, d in iter_jsonl(manifest)), None)
-            if first is None or "sources" in first:  # mixture manifests: targets are mixed, not cached
+            if is_mixture_manifest(manifest):  # targets of mixtures are mixed, not cached
                 continue
             store = FeatureStore.at(manifest, "codec-ar", self._store_meta(manifest))
             entries = store.load()
@@ -240,7 +238,7 @@ class CodecARSystem(System):
         return lines
 
     def _cached_rows(self, batch: dict) -> Optional[list[dict]]:
-        cached = getattr(self, "_cached", None)
+        cached = self._cached
         if not cached or "id" not in batch:
             return None
         rows = []

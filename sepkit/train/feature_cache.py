@@ -161,9 +161,12 @@ class CachedTextEncoder:
         if preloaded:
             self.preload(preloaded)
 
-    def preload(self, entries: dict[str, dict[str, Tensor]]) -> None:
+    def preload(self, entries: dict[str, dict[str, Tensor]], device: Optional[torch.device] = None) -> None:
+        """Keep ``entries`` (from a store, on the CPU) for the run, moved to the encoder's ``device``."""
         for text, e in entries.items():
-            self.preloaded[text] = (e["tokens"], e["mask"], e["pooled"])
+            self.preloaded[text] = tuple(
+                e[k].to(device) if device is not None else e[k] for k in ("tokens", "mask", "pooled")
+            )
 
     def encode_one(self, text: str) -> tuple[Tensor, Tensor, Tensor]:
         """(tokens [L, C], mask [L], pooled [C]) of one description, computed without gradients."""
@@ -254,6 +257,16 @@ def load_text_cache(encoder: nn.Module, section: Any, manifests: Iterable[Path],
     return entries, folders
 
 
+def is_mixture_manifest(manifest: Path) -> bool:
+    """True for a mixture manifest (records with ``sources``), False for a clip manifest; empty ones are errors."""
+    from sepkit.data.manifest import iter_jsonl
+
+    first = next((d for _, d in iter_jsonl(manifest)), None)
+    if first is None:
+        raise SepkitError(f"manifest {manifest} is empty; build or import a corpus first")
+    return "sources" in first
+
+
 def manifest_descriptions(manifest: Path) -> list[str]:
     """Every description training on ``manifest`` can ask a text encoder for.
 
@@ -261,12 +274,9 @@ def manifest_descriptions(manifest: Path) -> list[str]:
     single source (``sepkit.data.mixing.clip_descriptions``); a mixture manifest: its instructions'
     descriptions.
     """
-    from sepkit.data.manifest import iter_jsonl, read_clips, read_mixtures
+    from sepkit.data.manifest import read_clips, read_mixtures
 
-    first = next((d for _, d in iter_jsonl(manifest)), None)
-    if first is None:
-        raise SepkitError(f"manifest {manifest} is empty")
-    if "sources" in first:
+    if is_mixture_manifest(manifest):
         return sorted({i.description for m in read_mixtures(manifest) for i in m.instructions})
     from sepkit.data.mixing import clip_descriptions
 

@@ -350,5 +350,5 @@ def use_text_cache(
     )
     if not entries:
         return ["feature cache: none for the text encoder (sepkit data cache RECIPE --manifest M writes one)"]
-    cache.preload(entries)
+    cache.preload(entries, next(encoder.parameters(), torch.empty(0)).device)
     return [f"feature cache: {len(entries)} text embeddings from {', '.join(folders)}"]
