@@ -16,6 +16,8 @@ A clip shorter than one 25 ms window (400 samples) is zero-padded to it first.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -30,28 +32,42 @@ AUDIOSET_MEAN = -4.2677393  # the official norm_stats['audioset']
 AUDIOSET_STD = 4.5689974
 
 
+PREEMPHASIS = 0.97  # Kaldi's default preemphasis_coefficient
+FFT_SIZE = 512  # the 400-sample window zero-padded to the next power of two, as Kaldi does
+LOG_FLOOR = torch.finfo(torch.float32).eps  # Kaldi's floor before the log (no dither)
+
+
+@functools.lru_cache(maxsize=4)
+def mel_banks(num_mel_bins: int) -> Tensor:
+    """Kaldi's triangular mel filters at 16 kHz for a 512-point FFT: float32 [num_mel_bins, 257]."""
+    import torchaudio.compliance.kaldi as kaldi
+
+    banks, _ = kaldi.get_mel_banks(num_mel_bins, FFT_SIZE, float(SAMPLE_RATE), 20.0, 0.0, 100.0, -500.0, 1.0)
+    return F.pad(banks.float(), (0, 1))  # no weight on the Nyquist bin, as kaldi.fbank
+
+
 def kaldi_fbank_features(wave: Tensor, num_mel_bins: int = 128) -> Tensor:
     """One clip: wave float [samples] at 16 kHz -> log-mel fbank float32 [frames, num_mel_bins], un-normalised.
 
-    The clip's mean is removed first, as the official loader does; frames = 1 + (samples - 400) // 160.
+    What the official loader gets from ``torchaudio.compliance.kaldi.fbank`` (module docstring),
+    computed directly: the clip's mean removed; per 25 ms frame every 10 ms (Kaldi's snip_edges,
+    frames = 1 + (samples - 400) // 160): DC offset removed, preemphasis 0.97, Hann window,
+    512-point power spectrum, htk mel filters, log with a float32-eps floor. About half the time
+    of ``kaldi.fbank``, which also computes frame energies that are not used; equal to it within
+    float32 rounding (tests). One clip per call on purpose: the frames of one 10 s clip stay in
+    the CPU's cache, a batch of them did not and was slower.
     """
-    import torchaudio.compliance.kaldi as kaldi
-
     wave = wave.float()
     if wave.shape[-1] < WINDOW_SAMPLES:
         wave = F.pad(wave, (0, WINDOW_SAMPLES - wave.shape[-1]))
     wave = wave - wave.mean()
-    return kaldi.fbank(
-        wave[None],
-        htk_compat=True,
-        sample_frequency=SAMPLE_RATE,
-        use_energy=False,
-        window_type="hanning",
-        num_mel_bins=num_mel_bins,
-        dither=0.0,
-        frame_shift=FRAME_SHIFT_MS,
-        frame_length=FRAME_LENGTH_MS,
-    )
+    frames = wave.unfold(-1, WINDOW_SAMPLES, HOP_SAMPLES)  # [frames, 400]
+    frames = frames - frames.mean(-1, keepdim=True)
+    previous = torch.cat((frames[:, :1], frames[:, :-1]), dim=-1)  # x[max(0, j - 1)]
+    window = torch.hann_window(WINDOW_SAMPLES, periodic=False, device=wave.device)
+    spectrum = torch.fft.rfft((frames - PREEMPHASIS * previous) * window, n=FFT_SIZE)
+    power = spectrum.real.square() + spectrum.imag.square()  # [frames, 257]
+    return (power @ mel_banks(num_mel_bins).to(wave.device).T).clamp_min(LOG_FLOOR).log()
 
 
 def fbank_frames(samples: Tensor) -> Tensor:

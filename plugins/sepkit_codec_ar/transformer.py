@@ -17,6 +17,8 @@ from typing import Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sepkit.dropout import Dropout, attention_with_dropout
+
 from .kv_cache import KVCache
 
 
@@ -35,7 +37,10 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         if cache is not None:
             k, v = cache.update(layer, k, v)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        if self.training and self.dropout > 0:  # written out: SDPA's dropout path is slow on CPU
+            y = attention_with_dropout(q, k, v, mask, self.dropout)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out(y.transpose(1, 2).reshape(b, n, d))
 
 
@@ -48,9 +53,9 @@ class Block(nn.Module):
         self.attn = SelfAttention(dim, heads, dropout)
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
-            nn.Linear(dim, ffn_mult * dim), nn.GELU(), nn.Linear(ffn_mult * dim, dim), nn.Dropout(dropout)
+            nn.Linear(dim, ffn_mult * dim), nn.GELU(), nn.Linear(ffn_mult * dim, dim), Dropout(dropout)
         )
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor, cache: Optional[KVCache] = None, layer: int = 0) -> Tensor:
         x = x + self.drop(self.attn(self.norm1(x), mask, cache, layer))

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sepkit.dropout import Dropout, attention_with_dropout
+
 
 def block_parameters(dim: int, ffn_ratio: float = 4.0) -> int:
     """Parameters of one ``Block`` of width ``dim``: attention 4 D^2 + 4 D, FFN 2 r D^2 + r D + D, 2 LayerNorms 4 D."""
@@ -47,21 +49,6 @@ class SelfAttention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
-def attention_with_dropout(q: Tensor, k: Tensor, v: Tensor, attend: Tensor, p: float) -> Tensor:
-    """softmax(q k^T / sqrt(d) over the keys ``attend`` allows), dropout ``p`` on the weights, times v.
-
-    q, k, v: [B, H, L, d]; attend: bool broadcastable to [B, H, L, L] -> [B, H, L, d]. The same
-    computation as ``F.scaled_dot_product_attention(..., dropout_p=p)``, written out: on CPU that
-    call falls back to a path whose dropout mask (``bernoulli_``) took a fifth of a training step
-    of the mini local stage (benchmarks/train_throughput/profiles); ``F.dropout`` on the weights
-    is the same distribution at a fraction of the cost.
-    """
-    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
-    scores = scores.masked_fill(~attend, float("-inf"))
-    weights = F.dropout(scores.softmax(-1), p, training=True)
-    return weights @ v
-
-
 class Block(nn.Module):
     """One pre-norm transformer block: [B, L, D] -> [B, L, D]."""
 
@@ -72,9 +59,9 @@ class Block(nn.Module):
         self.attn = SelfAttention(dim, heads, dropout)
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
-            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim), nn.Dropout(dropout)
+            nn.Linear(dim, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, dim), Dropout(dropout)
         )
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: Tensor, keep: Tensor) -> Tensor:
         x = x + self.drop(self.attn(self.norm1(x), keep))

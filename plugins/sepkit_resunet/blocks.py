@@ -33,6 +33,22 @@ def init_bn(bn: nn.BatchNorm2d) -> None:
     nn.init.zeros_(bn.bias)
 
 
+def add_channel_bias(x: Tensor, bias: Tensor) -> Tensor:
+    """``x + bias`` per example and channel: x [B, C, T, F], bias [B, C, 1, 1] -> [B, C, T, F], x's layout.
+
+    On a channels-last ``x`` the plain broadcast runs its inner loop over the C channels only
+    (8 at the mini widths), which made this add five times slower than on a channels-first map.
+    Here the bias is first repeated along F (a [B, 1, F, C] tensor, small), so the inner loop
+    covers F x C contiguous elements; the result and its gradients are the same.
+    """
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    if not channels_last or bias.shape[2:] != (1, 1):
+        return x + bias
+    batch, channels, _, freq = x.shape
+    row = bias.reshape(batch, 1, 1, channels).expand(batch, 1, freq, channels).contiguous()
+    return (x.permute(0, 2, 3, 1) + row).permute(0, 3, 1, 2)
+
+
 class FiLMBias(nn.Linear):
     """query float [B, query_dim] -> per-channel bias [B, channels, 1, 1]."""
 
@@ -68,8 +84,8 @@ class ConvBlockRes(nn.Module):
             init_layer(self.shortcut)
 
     def forward(self, x: Tensor, query: Tensor) -> Tensor:
-        h = self.conv1(F.leaky_relu(self.bn1(x) + self.film1(query), LEAKY_SLOPE))
-        h = self.conv2(F.leaky_relu(self.bn2(h) + self.film2(query), LEAKY_SLOPE))
+        h = self.conv1(F.leaky_relu(add_channel_bias(self.bn1(x), self.film1(query)), LEAKY_SLOPE))
+        h = self.conv2(F.leaky_relu(add_channel_bias(self.bn2(h), self.film2(query)), LEAKY_SLOPE))
         return (self.shortcut(x) if self.shortcut is not None else x) + h
 
 
@@ -111,5 +127,5 @@ class DecoderBlock(nn.Module):
         init_layer(self.conv1)
 
     def forward(self, x: Tensor, skip: Tensor, query: Tensor) -> Tensor:
-        x = self.conv1(F.leaky_relu(self.bn1(x) + self.film1(query), LEAKY_SLOPE))
+        x = self.conv1(F.leaky_relu(add_channel_bias(self.bn1(x), self.film1(query)), LEAKY_SLOPE))
         return self.conv_block2(torch.cat((x, skip), dim=1), query)  # upsampled first, skip second

@@ -114,6 +114,22 @@ def test_fbank_matches_an_independent_kaldi_computation():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3)
 
 
+@pytest.mark.parametrize("samples", [400, 401, 16000 + 123, 64000])
+def test_fbank_equals_torchaudio_kaldi_fbank_as_the_official_loader_calls_it(samples):
+    import torchaudio.compliance.kaldi as kaldi
+    from sepkit_audiomae.frontend import kaldi_fbank_features
+
+    x = 0.1 * torch.randn(samples, generator=torch.Generator().manual_seed(samples))
+    x[: samples // 4] = 0.02  # a constant stretch reaches the log floor
+    want = kaldi.fbank(
+        (x - x.mean())[None], htk_compat=True, sample_frequency=16000, use_energy=False, window_type="hanning",
+        num_mel_bins=128, dither=0.0, frame_shift=10.0, frame_length=25.0,
+    )  # fmt: skip
+    got = kaldi_fbank_features(x, num_mel_bins=128)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+
+
 def test_model_input_is_padded_or_cropped_then_normalised_with_audioset_stats():
     enc = encoder()
     x = 0.1 * torch.randn(2, 16000)
