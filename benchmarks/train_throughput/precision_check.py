@@ -56,8 +56,10 @@ def write_table(payload: dict, recipe: str, path: Path) -> None:
         "",
         "| validation metric | fp32 | bf16 | bf16 - fp32 |",
         "| --- | ---: | ---: | ---: |",
-        *[f"| {k} | {fp32['val'][k]:.4f} | {bf16['val'][k]:.4f} | {bf16['val'][k] - fp32['val'][k]:+.4f} |"
-          for k in keys],  # fmt: skip
+        *[
+            f"| {k} | {fp32['val'][k]:.4f} | {bf16['val'][k]:.4f} | {bf16['val'][k] - fp32['val'][k]:+.4f} |"
+            for k in keys
+        ],  # fmt: skip
         f"| training examples/s (median of 10-step windows after the first) | {fp32['examples_per_s']:.2f} | "
         f"{bf16['examples_per_s']:.2f} | x{bf16['examples_per_s'] / fp32['examples_per_s']:.2f} |",
     ]
@@ -73,7 +75,8 @@ def main() -> int:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
     parser.add_argument("--from-json", action="store_true", help="only rewrite the table from the saved JSON")
     args = parser.parse_args()
-    stem = "precision_" + args.recipe.replace("/", "_")
+    stages = "".join(f"_{o.split('=')[-1]}" for o in args.overrides if "stage=" in o)  # as profile_step.py
+    stem = "precision_" + args.recipe.replace("/", "_") + stages
     out = Path(args.out)
     if args.from_json:  # re-render the table of an earlier run
         payload = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))

@@ -49,6 +49,43 @@ def add_channel_bias(x: Tensor, bias: Tensor) -> Tensor:
     return (x.permute(0, 2, 3, 1) + row).permute(0, 3, 1, 2)
 
 
+NARROW_CHANNELS = 16  # below this, channels-last batch norm is slow on a multi-threaded CPU
+
+
+def norm_film_act(x: Tensor, bn: nn.BatchNorm2d, bias: Tensor) -> Tensor:
+    """``leaky_relu(bn(x) + bias)``: x [B, C, T, F], bias [B, C, 1, 1] -> [B, C, T, F] in x's layout.
+
+    On a multi-threaded CPU, channels-last batch norm with fewer than 16 channels ran its forward
+    and backward 8x slower than channels-first (40 vs 5 ms on an [8, 8, 224, 256] bf16 map, 2
+    threads; with one thread channels-last is the faster). Such maps (the mini widths' first
+    and last blocks) are normalised, biased and activated channels-first and handed back
+    channels-last for the convolution: 1.7x faster over the three ops with their conversions.
+    """
+    narrow = x.shape[1] < NARROW_CHANNELS and x.device.type == "cpu" and torch.get_num_threads() > 1
+    if narrow and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        out = F.leaky_relu(bn(Relayout.apply(x, torch.contiguous_format)) + bias, LEAKY_SLOPE)
+        return Relayout.apply(out, torch.channels_last)
+    return F.leaky_relu(add_channel_bias(bn(x), bias), LEAKY_SLOPE)
+
+
+class Relayout(torch.autograd.Function):
+    """``x.contiguous(memory_format=layout)`` whose gradient goes back in x's layout.
+
+    (``contiguous`` passes the gradient through in the output's layout, and the element-wise
+    backward ops that then meet tensors of the other layout take a strided path.)
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, layout: torch.memory_format) -> Tensor:
+        channels_last = x.is_contiguous(memory_format=torch.channels_last)
+        ctx.back = torch.channels_last if channels_last else torch.contiguous_format
+        return x.contiguous(memory_format=layout)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return grad.contiguous(memory_format=ctx.back), None
+
+
 class FiLMBias(nn.Linear):
     """query float [B, query_dim] -> per-channel bias [B, channels, 1, 1]."""
 
@@ -84,8 +121,8 @@ class ConvBlockRes(nn.Module):
             init_layer(self.shortcut)
 
     def forward(self, x: Tensor, query: Tensor) -> Tensor:
-        h = self.conv1(F.leaky_relu(add_channel_bias(self.bn1(x), self.film1(query)), LEAKY_SLOPE))
-        h = self.conv2(F.leaky_relu(add_channel_bias(self.bn2(h), self.film2(query)), LEAKY_SLOPE))
+        h = self.conv1(norm_film_act(x, self.bn1, self.film1(query)))
+        h = self.conv2(norm_film_act(h, self.bn2, self.film2(query)))
         return (self.shortcut(x) if self.shortcut is not None else x) + h
 
 
@@ -127,5 +164,5 @@ class DecoderBlock(nn.Module):
         init_layer(self.conv1)
 
     def forward(self, x: Tensor, skip: Tensor, query: Tensor) -> Tensor:
-        x = self.conv1(F.leaky_relu(add_channel_bias(self.bn1(x), self.film1(query)), LEAKY_SLOPE))
+        x = self.conv1(norm_film_act(x, self.bn1, self.film1(query)))
         return self.conv_block2(torch.cat((x, skip), dim=1), query)  # upsampled first, skip second

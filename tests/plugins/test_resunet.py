@@ -98,6 +98,37 @@ def test_channel_bias_on_channels_last_maps_equals_the_plain_broadcast(channels)
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_norm_film_act_equals_the_plain_ops_in_either_layout_path(threads):
+    import copy
+
+    import torch.nn.functional as F
+
+    from sepkit_resunet.blocks import LEAKY_SLOPE, norm_film_act
+
+    g = torch.Generator().manual_seed(threads)
+    x = torch.randn(2, 8, 6, 10, generator=g).contiguous(memory_format=torch.channels_last).requires_grad_()
+    bias = torch.randn(2, 8, 1, 1, generator=g, requires_grad=True)
+    grad = torch.randn(2, 8, 6, 10, generator=g).contiguous(memory_format=torch.channels_last)
+    bn = torch.nn.BatchNorm2d(8)
+    bn_plain = copy.deepcopy(bn)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # 8 channels on 2 threads: computed channels-first and handed back
+    try:
+        got = norm_film_act(x, bn, bias)
+    finally:
+        torch.set_num_threads(before)
+    want = F.leaky_relu(bn_plain(x) + bias, LEAKY_SLOPE)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(bn.running_var, bn_plain.running_var)
+    got_grads = torch.autograd.grad(got, (x, bias), grad)
+    want_grads = torch.autograd.grad(want, (x, bias), grad)
+    assert got_grads[0].is_contiguous(memory_format=torch.channels_last)  # the gradient comes back in x's layout
+    for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b)
+
+
 def test_every_feature_map_of_the_unet_is_channels_last():
     separator = build(**TINY)
     layouts = {}
