@@ -1,11 +1,14 @@
 """Training throughput of the mini recipes: examples/s in fp32, in bf16 autocast and with cached features.
 
     .venv/bin/python benchmarks/train_throughput/run.py [NAME ...] [--steps 40] [--window 5] [--repeats 2]
-        [--out benchmarks/train_throughput]
+        [--before COMMIT] [--out benchmarks/train_throughput]
 
-Three configurations per recipe, measured in one run:
+Four configurations per recipe, measured in one run:
 
-- ``fp32``: ``train.precision=fp32 data.feature_cache=false``, today's recipe as it was (the "before");
+- ``before``: the code and recipes of commit ``--before`` (default: the last commit before the
+  throughput issue's work), checked out into a temporary git worktree and run with this venv's
+  Python (``PYTHONPATH`` = the worktree), recipe as it was then (fp32); the issue's "today";
+- ``fp32``: ``train.precision=fp32 data.feature_cache=false`` with today's code;
 - ``bf16``: ``train.precision=bf16 data.feature_cache=false``;
 - ``bf16+cache``: bf16 with the frozen features read from a ``sepkit data cache`` store (written
   before the timed runs, not timed), where the recipe's system has something to cache: text
@@ -31,6 +34,7 @@ Writes ``results.json``, ``results.md`` and ``throughput.png`` (a bar chart) und
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -67,7 +71,9 @@ CACHED = {
     "hsm joint": [],
     "mini/hybrid_sep": [],
 }
-CONFIGS = {  # configuration -> overrides
+BEFORE = "748609e"  # the last commit before issue 14 (training throughput) changed the trainer
+CONFIGS = {  # configuration -> overrides ("before" runs the recipe as it was at --before, without overrides)
+    "before": [],
     "fp32": ["train.precision=fp32", "data.feature_cache=false"],
     "bf16": ["train.precision=bf16", "data.feature_cache=false"],
     "bf16+cache": ["train.precision=bf16", "data.feature_cache=true"],
@@ -104,14 +110,34 @@ def forward_flops(recipe: str, overrides: list[str], seconds: float) -> float | 
         return None
 
 
-def train_windows(recipe: str, overrides: list[str], steps: int, window: int) -> list[float]:
-    """examples/s of each logged window of a fresh ``sepkit train`` run, warm-up window dropped."""
+@contextlib.contextmanager
+def code_at(commit: str):
+    """A temporary git worktree of ``commit`` whose ``data/`` is this checkout's (yields its path)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=ROOT, check=True,
+                       capture_output=True)  # fmt: skip
+        try:
+            (tree / "data").symlink_to(ROOT / "data")
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+
+
+def train_windows(recipe: str, overrides: list[str], steps: int, window: int, tree: Path | None = None) -> list[float]:
+    """examples/s of each logged window of a fresh ``sepkit train`` run, warm-up window dropped.
+
+    ``tree``: run the code and recipes of that checkout (a ``code_at`` worktree) instead of this one's.
+    """
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    if tree is not None:
+        env["PYTHONPATH"] = f"{tree}{os.pathsep}{tree / 'plugins'}"
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             str(SEPKIT), "train", recipe, *overrides, f"train.steps={steps}", f"train.log_every={window}",
             "train.val_every=0", "train.ckpt_every=0", "--out", f"{tmp}/run",
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"})
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tree or ROOT, env=env)
         if proc.returncode != 0:
             lines = [ln[ln.index("sepkit:") :] for ln in proc.stderr.splitlines() if "sepkit:" in ln] or ["(no output)"]
             raise RuntimeError(lines[-1])
@@ -131,13 +157,13 @@ def write_cache(recipe: str, overrides: list[str]) -> None:
 
 
 def configs_of(name: str, overrides: list[str]) -> dict[str, list[str]]:
-    out = {c: [*overrides, *extra] for c, extra in CONFIGS.items() if c != "bf16+cache"}
+    out = {c: [*overrides, *extra] for c, extra in CONFIGS.items() if c != "bf16+cache"}  # before: overrides only
     if name in CACHED:
         out["bf16+cache"] = [*overrides, *CACHED[name], *CONFIGS["bf16+cache"]]
     return out
 
 
-def measure(names: list[str], steps: int, window: int, repeats: int) -> dict:
+def measure(names: list[str], steps: int, window: int, repeats: int, before: Path) -> dict:
     peaks = {p: matmul_peak(p) for p in PRECISIONS}
     rows = []
     for name in names:
@@ -156,7 +182,8 @@ def measure(names: list[str], steps: int, window: int, repeats: int) -> dict:
                 if config in errors:
                     continue
                 try:
-                    windows[config] += train_windows(recipe, config_overrides, steps, window)
+                    tree = before if config == "before" else None
+                    windows[config] += train_windows(recipe, config_overrides, steps, window, tree)
                 except RuntimeError as exc:
                     errors[config] = str(exc)
         flops = forward_flops(recipe, overrides, seconds) if flops_match else None
@@ -167,13 +194,16 @@ def measure(names: list[str], steps: int, window: int, repeats: int) -> dict:
             row[f"{config}_examples_per_s"] = rate
             row[f"{config}_windows"] = windows.get(config, [])
             row[f"{config}_gflops"] = 3 * flops * rate / 1e9 if flops and rate else None
-        fp32 = row["fp32_examples_per_s"]
+        fp32, old = row["fp32_examples_per_s"], row["before_examples_per_s"]
         row["ratio"] = row["bf16_examples_per_s"] / fp32 if fp32 and row["bf16_examples_per_s"] else None
         best = row["bf16+cache_examples_per_s"] or row["bf16_examples_per_s"]
         row["best_ratio"] = best / fp32 if fp32 and best else None
+        row["speedup"] = best / old if old and best else None  # today's best configuration over the "before" code
         row["bf16_peak_fraction"] = row["bf16_gflops"] / peaks["bf16"] if row["bf16_gflops"] else None
         rows.append(row)
     return {"peaks_gflops": peaks, "steps": steps, "window": window, "repeats": repeats, "rows": rows,
+            "before_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=before, capture_output=True,
+                                            text=True).stdout.strip(),
             "torch_threads": __import__("torch").get_num_threads()}  # fmt: skip
 
 
@@ -184,25 +214,27 @@ def fmt(value, spec: str) -> str:
 def write_markdown(result: dict, path: Path, command: str) -> None:
     peaks = result["peaks_gflops"]
     lines = [
-        "# Training throughput: fp32, bf16 autocast, bf16 with cached frozen features (mini recipes, CPU)",
+        "# Training throughput: the code before issue 14, and today's in fp32, bf16, bf16 with cached features",
         "",
         f"Command: `{command}`",
         "",
-        f"Matmul peak in the same run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s "
-        f"({result['torch_threads']} torch threads). Examples/s: median of {result['window']}-step windows after "
-        f"the first, {result['repeats']} alternating runs of {result['steps']} steps per configuration. "
-        "bf16+cache: '-' where the system has nothing to cache (see run.py).",
+        f"before: commit {result['before_commit']} (recipes as they were, fp32), run from a git worktree in the "
+        f"same run. Matmul peak in the same run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} "
+        f"GFLOP/s ({result['torch_threads']} torch threads). Examples/s: median of {result['window']}-step "
+        f"windows after the first, {result['repeats']} alternating runs of {result['steps']} steps per "
+        "configuration. bf16+cache: '-' where the system has nothing to cache (see run.py). "
+        "speedup: today's best configuration / before.",
         "",
-        "| recipe | fp32 ex/s | bf16 ex/s | bf16+cache ex/s | bf16 / fp32 | best / fp32 | bf16 GFLOP/s "
+        "| recipe | before ex/s | fp32 ex/s | bf16 ex/s | bf16+cache ex/s | bf16 / fp32 | speedup | bf16 GFLOP/s "
         "| fraction of bf16 peak | note |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in result["rows"]:
         note = "; ".join(f"{k}: {v}" for k, v in r["errors"].items())
         lines.append(
-            f"| {r['name']} | {fmt(r['fp32_examples_per_s'], '.2f')} | {fmt(r['bf16_examples_per_s'], '.2f')} | "
-            f"{fmt(r['bf16+cache_examples_per_s'], '.2f')} | {fmt(r['ratio'], '.2f')} | "
-            f"{fmt(r['best_ratio'], '.2f')} | "
+            f"| {r['name']} | {fmt(r['before_examples_per_s'], '.2f')} | {fmt(r['fp32_examples_per_s'], '.2f')} | "
+            f"{fmt(r['bf16_examples_per_s'], '.2f')} | {fmt(r['bf16+cache_examples_per_s'], '.2f')} | "
+            f"{fmt(r['ratio'], '.2f')} | {fmt(r['speedup'], '.2f')} | "
             f"{fmt(r['bf16_gflops'], '.1f')} | {fmt(r['bf16_peak_fraction'], '.3f')} | {note} |"
         )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -215,14 +247,14 @@ def write_chart(result: dict, path: Path) -> None:
     rows = [r for r in result["rows"] if any(r[f"{c}_examples_per_s"] for c in CONFIGS)]
     if not rows:
         return
-    colours = {"fp32": "#999999", "bf16": "#3b6fd6", "bf16+cache": "#2ca02c"}
+    colours = {"before": "#444444", "fp32": "#999999", "bf16": "#3b6fd6", "bf16+cache": "#2ca02c"}
     top = max(r[f"{c}_examples_per_s"] or 0 for r in rows for c in CONFIGS)
     label_w, bar_w, bar_h = 150, 520, 14
     row_h = len(CONFIGS) * (bar_h + 4) + 10
     image = Image.new("RGB", (label_w + bar_w + 150, 40 + row_h * len(rows) + 20), "white")
     draw = ImageDraw.Draw(image)
-    legend = ", ".join(f"{c}: {name}" for c, name in zip(CONFIGS, ("grey", "blue", "green")))
-    draw.text((10, 10), f"training examples/s ({legend}); x: best / fp32", fill="black")
+    legend = ", ".join(f"{c}: {name}" for c, name in zip(CONFIGS, ("dark grey", "grey", "blue", "green")))
+    draw.text((10, 10), f"training examples/s ({legend}); x: speedup over before", fill="black")
     for i, r in enumerate(rows):
         y = 40 + i * row_h
         draw.text((10, y + 16), r["name"], fill="black")
@@ -234,8 +266,8 @@ def write_chart(result: dict, path: Path) -> None:
             x1 = label_w + int(bar_w * value / top)
             draw.rectangle([label_w, y0, x1, y0 + bar_h], fill=colours[config])
             draw.text((x1 + 6, y0), f"{value:.2f}", fill="black")
-        if r["best_ratio"]:
-            draw.text((label_w + bar_w + 80, y + 16), f"x{r['best_ratio']:.2f}", fill="black")
+        if r["speedup"]:
+            draw.text((label_w + bar_w + 80, y + 16), f"x{r['speedup']:.2f}", fill="black")
     image.save(path)
 
 
@@ -245,13 +277,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--window", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--before", default=BEFORE, help=f"commit whose code is the 'before' (default {BEFORE})")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
     args = parser.parse_args()
     names = args.names or list(RECIPES)
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
         parser.error(f"unknown recipe names {unknown}; choose from {list(RECIPES)}")
-    result = measure(names, args.steps, args.window, args.repeats)
+    with code_at(args.before) as before:
+        result = measure(names, args.steps, args.window, args.repeats, before)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join([str(Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])
