@@ -1,4 +1,4 @@
-"""Training throughput of the mini recipes: examples/s in fp32, in bf16 autocast and with cached features.
+"""Training throughput of the mini recipes: the code before issue 14 against today's, in fp32, bf16 and as shipped.
 
     .venv/bin/python benchmarks/train_throughput/run.py [NAME ...] [--steps 40] [--window 5] [--repeats 2]
         [--before COMMIT] [--out benchmarks/train_throughput]
@@ -8,19 +8,19 @@ Four configurations per recipe, measured in one run:
 - ``before``: the code and recipes of commit ``--before`` (default: the last commit before the
   throughput issue's work), checked out into a temporary git worktree and run with this venv's
   Python (``PYTHONPATH`` = the worktree), recipe as it was then (fp32); the issue's "today";
-- ``fp32``: ``train.precision=fp32 data.feature_cache=false`` with today's code;
-- ``bf16``: ``train.precision=bf16 data.feature_cache=false``;
-- ``bf16+cache``: bf16 with the frozen features read from a ``sepkit data cache`` store (written
-  before the timed runs, not timed), where the recipe's system has something to cache: text
-  embeddings (separation and hsm systems) or AudioMAE tokens + codec codes of clean clips
-  (codec-ar, which then trains on ``data.train.protocol=clean``: the clips themselves instead of
-  the targets of drawn mixtures; the same 4 s per example).
+- ``fp32``: today's code, ``train.precision=fp32 data.feature_cache=false``;
+- ``bf16``: today's code, ``train.precision=bf16 data.feature_cache=false``;
+- ``now``: today's code and recipe as shipped (its own ``train.precision``), reading the frozen
+  features from a ``sepkit data cache`` store written before the timed runs (not timed), where
+  the recipe's system has something to cache: text embeddings (separation and hsm systems) or
+  AudioMAE tokens + codec codes of clean clips (codec-ar, whose recipe trains on
+  ``protocol: clean``). This is what ``sepkit train RECIPE`` gives a user after ``sepkit data cache``.
 
 For each, ``sepkit train`` runs ``--steps`` optimizer steps with ``train.log_every=--window`` and
 no validation or checkpoints, in its own process; the engine logs examples/s per window of steps
 (time in training steps only: data loading of the step included, validation and start-up
 excluded). The first window is the warm-up and is dropped; the figure is the median of the
-remaining windows over ``--repeats`` alternating runs (fp32, bf16, bf16+cache, fp32, ...), so
+remaining windows over ``--repeats`` alternating runs (before, fp32, bf16, now, before, ...), so
 every configuration sees the same machine load. Achieved GFLOP/s = examples/s x 3 x forward FLOPs
 per example (one forward, a backward of about twice its cost; ``sepkit complexity`` counts the
 forward of the inference pipeline, so for training systems whose step differs from inference
@@ -62,21 +62,14 @@ RECIPES = {
     "hsm joint": ("mini/hsm_tss", ["train.system.stage=joint"], 4.0, False),
     "mini/hybrid_sep": ("mini/hybrid_sep", [], 4.0, True),
 }
-# name -> extra overrides of the bf16+cache configuration (recipes not listed have nothing to cache)
-CACHED = {
-    "mini/audiosep": [],
-    "hsm codec-ar": ["data.train.protocol=clean"],
-    "hsm global": [],
-    "hsm local": [],
-    "hsm joint": [],
-    "mini/hybrid_sep": [],
-}
+# recipes whose system has frozen features to cache (the ``now`` configuration writes a store first)
+CACHED = ("mini/audiosep", "hsm codec-ar", "hsm global", "hsm local", "hsm joint", "mini/hybrid_sep")
 BEFORE = "748609e"  # the last commit before issue 14 (training throughput) changed the trainer
 CONFIGS = {  # configuration -> overrides ("before" runs the recipe as it was at --before, without overrides)
     "before": [],
     "fp32": ["train.precision=fp32", "data.feature_cache=false"],
     "bf16": ["train.precision=bf16", "data.feature_cache=false"],
-    "bf16+cache": ["train.precision=bf16", "data.feature_cache=true"],
+    "now": ["data.feature_cache=true"],
 }
 PRECISIONS = ("fp32", "bf16")
 
@@ -141,7 +134,7 @@ def train_windows(recipe: str, overrides: list[str], steps: int, window: int, tr
         if proc.returncode != 0:
             lines = [ln[ln.index("sepkit:") :] for ln in proc.stderr.splitlines() if "sepkit:" in ln] or ["(no output)"]
             raise RuntimeError(lines[-1])
-        if "data.feature_cache=true" in overrides and "feature cache: none" in proc.stderr:
+        if "data.feature_cache=true" in overrides and "feature cache: none" in proc.stderr:  # a store was written
             raise RuntimeError("no feature cache was found: " + proc.stderr.split("feature cache: none", 1)[1][:120])
         records = [json.loads(line) for line in Path(f"{tmp}/run/metrics.jsonl").read_text().splitlines() if line]
     rates = [r["examples_per_s"] for r in records if r.get("split") == "train" and "examples_per_s" in r]
@@ -157,9 +150,10 @@ def write_cache(recipe: str, overrides: list[str]) -> None:
 
 
 def configs_of(name: str, overrides: list[str]) -> dict[str, list[str]]:
-    out = {c: [*overrides, *extra] for c, extra in CONFIGS.items() if c != "bf16+cache"}  # before: overrides only
-    if name in CACHED:
-        out["bf16+cache"] = [*overrides, *CACHED[name], *CONFIGS["bf16+cache"]]
+    """configuration -> overrides of one recipe (``now`` reads a cache only where there is one to write)."""
+    out = {c: [*overrides, *extra] for c, extra in CONFIGS.items()}
+    if name not in CACHED:
+        out["now"] = [*overrides, "data.feature_cache=false"]
     return out
 
 
@@ -172,11 +166,11 @@ def measure(names: list[str], steps: int, window: int, repeats: int, before: Pat
         configs = configs_of(name, overrides)
         windows: dict[str, list[float]] = {c: [] for c in configs}
         errors = {}
-        if "bf16+cache" in configs:
+        if name in CACHED:
             try:
-                write_cache(recipe, configs["bf16+cache"])
+                write_cache(recipe, configs["now"])
             except RuntimeError as exc:
-                errors["bf16+cache"] = str(exc)
+                errors["now"] = str(exc)
         for _ in range(repeats):
             for config, config_overrides in configs.items():
                 if config in errors:
@@ -194,11 +188,9 @@ def measure(names: list[str], steps: int, window: int, repeats: int, before: Pat
             row[f"{config}_examples_per_s"] = rate
             row[f"{config}_windows"] = windows.get(config, [])
             row[f"{config}_gflops"] = 3 * flops * rate / 1e9 if flops and rate else None
-        fp32, old = row["fp32_examples_per_s"], row["before_examples_per_s"]
+        fp32, old, now = row["fp32_examples_per_s"], row["before_examples_per_s"], row["now_examples_per_s"]
         row["ratio"] = row["bf16_examples_per_s"] / fp32 if fp32 and row["bf16_examples_per_s"] else None
-        best = row["bf16+cache_examples_per_s"] or row["bf16_examples_per_s"]
-        row["best_ratio"] = best / fp32 if fp32 and best else None
-        row["speedup"] = best / old if old and best else None  # today's best configuration over the "before" code
+        row["speedup"] = now / old if old and now else None  # the recipe as shipped today over the "before" code
         row["bf16_peak_fraction"] = row["bf16_gflops"] / peaks["bf16"] if row["bf16_gflops"] else None
         rows.append(row)
     return {"peaks_gflops": peaks, "steps": steps, "window": window, "repeats": repeats, "rows": rows,
@@ -214,7 +206,7 @@ def fmt(value, spec: str) -> str:
 def write_markdown(result: dict, path: Path, command: str) -> None:
     peaks = result["peaks_gflops"]
     lines = [
-        "# Training throughput: the code before issue 14, and today's in fp32, bf16, bf16 with cached features",
+        "# Training throughput: the code before issue 14, and today's in fp32, in bf16, and as shipped (now)",
         "",
         f"Command: `{command}`",
         "",
@@ -222,10 +214,11 @@ def write_markdown(result: dict, path: Path, command: str) -> None:
         f"same run. Matmul peak in the same run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} "
         f"GFLOP/s ({result['torch_threads']} torch threads). Examples/s: median of {result['window']}-step "
         f"windows after the first, {result['repeats']} alternating runs of {result['steps']} steps per "
-        "configuration. bf16+cache: '-' where the system has nothing to cache (see run.py). "
-        "speedup: today's best configuration / before.",
+        "configuration. now: today's recipe as shipped (its own train.precision) with its frozen features read "
+        "from a `sepkit data cache` store where it has any (see run.py). speedup: now / before. GFLOP/s: of the "
+        "bf16 run, where the training forward is the inference forward.",
         "",
-        "| recipe | before ex/s | fp32 ex/s | bf16 ex/s | bf16+cache ex/s | bf16 / fp32 | speedup | bf16 GFLOP/s "
+        "| recipe | before ex/s | fp32 ex/s | bf16 ex/s | now ex/s | bf16 / fp32 | speedup | bf16 GFLOP/s "
         "| fraction of bf16 peak | note |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -233,7 +226,7 @@ def write_markdown(result: dict, path: Path, command: str) -> None:
         note = "; ".join(f"{k}: {v}" for k, v in r["errors"].items())
         lines.append(
             f"| {r['name']} | {fmt(r['before_examples_per_s'], '.2f')} | {fmt(r['fp32_examples_per_s'], '.2f')} | "
-            f"{fmt(r['bf16_examples_per_s'], '.2f')} | {fmt(r['bf16+cache_examples_per_s'], '.2f')} | "
+            f"{fmt(r['bf16_examples_per_s'], '.2f')} | {fmt(r['now_examples_per_s'], '.2f')} | "
             f"{fmt(r['ratio'], '.2f')} | {fmt(r['speedup'], '.2f')} | "
             f"{fmt(r['bf16_gflops'], '.1f')} | {fmt(r['bf16_peak_fraction'], '.3f')} | {note} |"
         )
@@ -247,7 +240,7 @@ def write_chart(result: dict, path: Path) -> None:
     rows = [r for r in result["rows"] if any(r[f"{c}_examples_per_s"] for c in CONFIGS)]
     if not rows:
         return
-    colours = {"before": "#444444", "fp32": "#999999", "bf16": "#3b6fd6", "bf16+cache": "#2ca02c"}
+    colours = {"before": "#444444", "fp32": "#999999", "bf16": "#3b6fd6", "now": "#2ca02c"}
     top = max(r[f"{c}_examples_per_s"] or 0 for r in rows for c in CONFIGS)
     label_w, bar_w, bar_h = 150, 520, 14
     row_h = len(CONFIGS) * (bar_h + 4) + 10
@@ -279,6 +272,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--before", default=BEFORE, help=f"commit whose code is the 'before' (default {BEFORE})")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other recipes' rows of OUT/results.json (same --before)"
+    )
     args = parser.parse_args()
     names = args.names or list(RECIPES)
     unknown = [n for n in names if n not in RECIPES]
@@ -289,6 +285,14 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join([str(Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])
+    if args.merge and (out / "results.json").exists():
+        earlier = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        if earlier.get("before_commit") != result["before_commit"]:
+            parser.error(f"--merge: {out / 'results.json'} was measured against another 'before' commit")
+        measured = {r["name"] for r in result["rows"]}
+        kept = [r for r in earlier["rows"] if r["name"] not in measured]
+        result["rows"] = sorted(kept + result["rows"], key=lambda r: list(RECIPES).index(r["name"]))
+        command = f"{earlier['command']}; then {command}"
     result["command"] = command
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     write_markdown(result, out / "results.md", command)

@@ -132,7 +132,17 @@ class CodecARSystem(System):
 
     @torch.no_grad()
     def compute_frozen(self, wave: Tensor, lengths: Tensor) -> tuple[AudioFeatures, Tensor, Tensor]:
-        """wave float [B, T] at the audio encoder's rate -> (features, codes long [B, G, T'], code lengths [B])."""
+        """wave float [B, T] at the audio encoder's rate -> (features, codes long [B, G, T'], code lengths [B]).
+
+        Always in float32, whatever ``train.precision``: trained in bf16 on features the frozen
+        encoders had computed in bf16, the decoder validated 0.6 points of token accuracy below its
+        fp32 twin (benchmarks/train_throughput/precision_mini_hsm_tss_decoder.md); with a feature
+        cache these are computed once, so float32 costs nothing per step.
+        """
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            return self._compute_frozen(wave.float(), lengths)
+
+    def _compute_frozen(self, wave: Tensor, lengths: Tensor) -> tuple[AudioFeatures, Tensor, Tensor]:
         codec = self.decoder.codec
         features = self.audio_encoder.encode_audio(wave, lengths)
         rate_in, rate_out = int(self.audio_encoder.sample_rate), int(codec.sample_rate)
@@ -174,7 +184,7 @@ class CodecARSystem(System):
             "codec": codec["fingerprint"],
             "source": source_stamp(manifest, files),
         }
-        return component_fingerprint(nn.Identity(), {}, self.train_cfg.precision, extra)
+        return component_fingerprint(nn.Identity(), {}, "fp32", extra)  # compute_frozen runs in float32
 
     def cache_features(self, manifest: Path, data: Any, device: torch.device, progress: bool = True) -> dict:
         """AudioMAE tokens and codec codes of every clip of ``manifest`` (first ``seconds`` of each).
@@ -205,8 +215,7 @@ class CodecARSystem(System):
         for start in tqdm(range(0, len(todo), size), desc="cache clips", unit="batch", disable=not progress):
             batch = collate_mixtures([dataset[i] for i in todo[start : start + size]])
             wave, lengths = batch["target"].to(device), batch["lengths"].to(device)
-            with self.autocast(device):
-                features, codes, code_lengths = self.compute_frozen(wave, lengths)
+            features, codes, code_lengths = self.compute_frozen(wave, lengths)
             for row, clip_id in enumerate(batch["id"]):
                 entries[clip_id] = {
                     "samples": lengths[row].cpu().clone(),
