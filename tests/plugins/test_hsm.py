@@ -277,6 +277,19 @@ def fixed_batch() -> dict:
     }
 
 
+def test_mixture_and_target_encoded_in_one_batch_equal_two_calls():
+    system, _ = build_hsm_system("local")
+    system.eval()
+    batch = fixed_batch()
+    with torch.no_grad():
+        enc = system.encode(batch)
+        for got, wave in ((enc.mixture, batch["mixture"]), (enc.target, batch["target"])):
+            want = system.audio_encoder.encode_audio(wave, batch["lengths"])
+            torch.testing.assert_close(got.frames, want.frames)
+            torch.testing.assert_close(got.pooled, want.pooled)
+            assert torch.equal(got.lengths, want.lengths) and got.frame_rate == want.frame_rate
+
+
 @pytest.mark.parametrize("stage", ["global", "local", "joint"])
 def test_each_stage_trains_on_a_fixed_batch(stage):
     system, _ = build_hsm_system(stage)
