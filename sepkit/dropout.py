@@ -41,10 +41,16 @@ def keep_mask(shape: tuple[int, ...], p: float, generator: Optional[torch.Genera
     return lanes >= round(p * _LANE_STATES) - _LANE_STATES // 2
 
 
-def dropout(x: Tensor, p: float, training: bool = True, generator: Optional[torch.Generator] = None) -> Tensor:
-    """``F.dropout(x, p, training)`` with a cheaper mask on CPU: x [...] -> [...], same dtype."""
+def check_probability(p: float) -> float:
+    """``p`` if it is a dropout probability (0 <= p <= 1), else ValueError (as torch's dropout says)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, got {p}")
+    return p
+
+
+def dropout(x: Tensor, p: float, training: bool = True, generator: Optional[torch.Generator] = None) -> Tensor:
+    """``F.dropout(x, p, training)`` with a cheaper mask on CPU: x [...] -> [...], same dtype."""
+    check_probability(p)
     if not training or p == 0.0:
         return x
     if p == 1.0 or x.device.type != "cpu":
@@ -58,9 +64,7 @@ class Dropout(nn.Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, got {p}")
-        self.p = p
+        self.p = check_probability(p)
 
     def forward(self, x: Tensor) -> Tensor:
         return dropout(x, self.p, self.training)

@@ -22,6 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def code_commit(tree: Path) -> str:
+    """The short commit of the checkout (or worktree) ``tree`` that sepkit was imported from."""
+    import subprocess
+
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def profile(recipe_name: str, overrides: list[str], precision: str, steps: int) -> str:
     import torch
     from torch.profiler import ProfilerActivity
@@ -50,7 +58,7 @@ def profile(recipe_name: str, overrides: list[str], precision: str, steps: int) 
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30)
     return (
         f"recipe {recipe_name} {' '.join(overrides)}, train.precision={precision}, batch {trainer.cfg.batch_size}, "
-        f"sepkit from {Path(sepkit.__file__).parent.parent}, "
+        f"code at commit {code_commit(Path(sepkit.__file__).parent.parent)}, "
         f"{torch.get_num_threads()} threads: {seconds:.3f} s per step under the profiler ({steps} steps)\n\n{table}\n"
     )
 

@@ -230,7 +230,8 @@ class HSMSystem(System):
         """The frozen audio encoder over mixtures and targets [B, T] in one batch of 2B rows.
 
         Every row is encoded on its own (the encoder's output for a row does not depend on the
-        batch), so this is two ``encode_audio`` calls in one: 1.1x faster on the 2-core CPU.
+        batch), so this is two ``encode_audio`` calls in one: about 1.05x faster per local-stage step
+        on the 2-core CPU (0.29 -> 0.28 s).
         """
         both = self.audio_encoder.encode_audio(torch.cat((mixture, target)), torch.cat((lengths, lengths)))
         b = mixture.shape[0]
