@@ -11,7 +11,6 @@ def sepkit_register(registry):
         "sepkit.instructions:RuleBasedInstructionParser",
         summary="rule-based extract/remove parser with compound instructions",
     )
-    registry.add_kind("system")
     registry.register(
         "system",
         "separation",

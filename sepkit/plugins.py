@@ -20,7 +20,7 @@ import pluggy
 
 from sepkit import hookspecs
 from sepkit.errors import SepkitError
-from sepkit.registry import Registry
+from sepkit.registry import DuplicateComponent, Registry
 
 BUILTIN_DISTRIBUTION = "sepkit"
 
@@ -105,9 +105,9 @@ def _register_one(pm, registry, module, name, dist, version, ep) -> None:
         for impl in pm.hook.sepkit_register.get_hookimpls():
             if impl.plugin is module:
                 impl.function(registry=registry)
-    except SepkitError:
-        raise
-    except Exception as exc:
+    except DuplicateComponent:
+        raise  # which of the two a recipe means is ambiguous: the user must uninstall or rename one
+    except Exception as exc:  # incl. an unknown kind or a malformed target: this plugin's fault alone
         registry.restore(snapshot)
         pm.unregister(module)
         if ep is None:

@@ -10,11 +10,21 @@ Nothing is imported until a component is built. A recipe line
 entry's target with its ``Config`` dataclass filled from the other keys;
 ``sepkit plugins`` prints the target, so a reader goes from recipe to class in
 two steps.
+
+A component that builds sub-components of its own (a stage inside a separator, a frozen encoder
+inside a metric) declares a ``registry`` keyword in ``__init__``; ``build`` then passes itself::
+
+    class LocalSeparator(Separator):
+        def __init__(self, config, registry):
+            self.global_stage = registry.build("separator", config.global_stage, where="...")
+
+so the registry a program or a test builds with is the one used all the way down.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, is_dataclass
 from typing import Any, Optional
 
@@ -28,10 +38,17 @@ KINDS = (
     "codec",
     "instruction_parser",
     "metric",
+    "system",
+    "captioner",
+    "source_parser",
 )
 
 RESERVED_KEYS = ("name", "freeze", "in_checkpoint")
 """Recipe keys of a component section that belong to the pipeline, not the component's Config."""
+
+
+class DuplicateComponent(SepkitError):
+    """Two plugins register the same (kind, name): fatal, since a recipe naming it would be ambiguous."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +117,7 @@ class Registry:
         table = self._tables[kind]
         if name in table:
             other = table[name]
-            raise SepkitError(
+            raise DuplicateComponent(
                 f"{kind} {name!r} is registered twice: by {other.provider} ({other.target}) and by "
                 f"{self._provider[0]} ({target}); uninstall one of them or rename the component"
             )
@@ -161,7 +178,23 @@ class Registry:
         name, options = split_section(section, where)
         cls = self.load_class(kind, name)
         config = component_config(cls, options, where=where, component=f"{kind} {name!r}", defaults=defaults)
-        return cls(config)
+        return cls(config, registry=self) if builds_components(cls) else cls(config)
+
+    def build_frozen(self, kind: str, section: Any, where: str = "", role: Optional[type] = None, **defaults: Any):
+        """``build``, then frozen (``requires_grad_(False)``) and in eval mode: a sub-component used as a fixed
+        feature extractor (a codec inside a decoder, an audio encoder inside a metric). With ``role`` (e.g.
+        ``sepkit.interfaces.Codec``) a component of another class is a SepkitError naming ``where``."""
+        module = self.build(kind, section, where, **defaults)
+        if role is not None and not isinstance(module, role):
+            name = split_section(section, where or kind)[0]
+            raise SepkitError(f"{where or kind}: {name!r} built a {type(module).__name__}, not a {role.__name__}")
+        module.requires_grad_(False)
+        return module.eval()
+
+
+def builds_components(cls: type) -> bool:
+    """True if ``cls.__init__`` takes a ``registry`` keyword: it builds sub-components through it."""
+    return "registry" in inspect.signature(cls.__init__).parameters
 
 
 def split_section(section: Any, where: str) -> tuple[str, dict]:

@@ -198,6 +198,44 @@ def test_duplicate_component_name_is_fatal(site):
     assert_fatal(proc, "minilm", "sepkit", "dup-plugin", "registered twice")
 
 
+# 4b. an unknown kind or a malformed target: the plugin alone is skipped ---------------------
+
+UNKNOWN_KIND = """
+from sepkit.hookspecs import hookimpl
+
+@hookimpl
+def sepkit_register(registry):
+    registry.register("separator", "early-net", "kind_plugin_impl:EarlyNet", summary="registered before the bad one")
+    registry.register("vocoder", "hifi", "kind_plugin_impl:HiFi", summary="a kind sepkit does not have")
+"""
+
+MALFORMED_TARGET = """
+from sepkit.hookspecs import hookimpl
+
+@hookimpl
+def sepkit_register(registry):
+    registry.register("separator", "no-colon-net", "target_plugin_impl.NoColonNet", summary="target lacks ':'")
+"""
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [(UNKNOWN_KIND, ("unknown kind 'vocoder'",)), (MALFORMED_TARGET, ("must look like 'module:Class'",))],
+    ids=["unknown-kind", "malformed-target"],
+)
+def test_bad_registration_is_isolated_like_a_broken_plugin(site, source, words):
+    site.add("odd-plugin", {"odd_plugin": source}, {"odd": "odd_plugin"})
+    site.add("good-plugin", {"good_plugin": WORKING_PLUGIN}, {"good": "good_plugin"})
+    proc = site.run("plugins", "--json")
+    names = listed(proc)
+    assert BUILTINS <= names and ("separator", "good-net") in names
+    assert ("separator", "early-net") not in names and ("separator", "no-colon-net") not in names
+    assert "odd-plugin" in proc.stderr and "skipped" in proc.stderr and "Traceback" not in proc.stderr
+    for word in words:
+        assert word in proc.stderr, proc.stderr
+    assert_fatal(site.run("plugins", "--json", SEPKIT_STRICT_PLUGINS="1"), "odd-plugin", *words)
+
+
 # 5. a misspelled hookimpl --------------------------------------------------------------------
 
 MISSPELLED = """

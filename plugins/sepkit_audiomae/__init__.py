@@ -21,7 +21,6 @@ def sepkit_register(registry):
         "50 tokens/s (official pretrained.pth via 'checkpoint')",
         example=TINY_ENCODER,
     )
-    registry.add_kind("system")  # the core registers it too; this plugin may load first
     registry.register(
         "system",
         "mae",

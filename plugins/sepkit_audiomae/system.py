@@ -31,6 +31,7 @@ from torch import Tensor
 
 from sepkit.config import non_negative, positive, ranged
 from sepkit.errors import SepkitError
+from sepkit.registry import Registry
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import System
 
@@ -59,13 +60,11 @@ class MAEPretrainingSystem(System):
     Config = MAEConfig
     validation_metrics = ("loss",)
 
-    def __init__(self, config: MAEConfig, recipe: Any, train: TrainConfig, registry: Any = None) -> None:
+    def __init__(self, config: MAEConfig, recipe: Any, train: TrainConfig, registry: Registry) -> None:
         super().__init__(config, recipe, train, registry)
-        from sepkit.plugins import get_registry
 
         from .encoder import AudioMAEEncoder
 
-        self.registry = registry or get_registry()
         section = recipe.section("audio_encoder")
         if section is None or section.get("name") != "audiomae":
             named = None if section is None else section.get("name")

@@ -26,7 +26,6 @@ def sepkit_register(registry):
         "from an AudioMAE-token prefix, then the 'codec' sub-section's decoder",
         example=TINY_DECODER,
     )
-    registry.add_kind("system")  # the core registers it too; this plugin may load first
     registry.register(
         "system",
         "codec-ar",

@@ -39,11 +39,11 @@ from torch import Tensor
 
 from sepkit.config import fraction, non_negative, positive
 from sepkit.errors import SepkitError
-from sepkit.interfaces import AudioFeatures, Decoder, Oracle
+from sepkit.interfaces import AudioFeatures, Codec, Decoder, Oracle
 from sepkit.oracles import codec_round_trip
+from sepkit.registry import Registry
 from sepkit.waveforms import keep_valid_duration
 
-from .codec import build_codec
 from .generation import SAMPLINGS, generate
 from .model import CodecLM
 
@@ -81,7 +81,9 @@ class CodecARDecoder(Decoder):
     Config = CodecARConfig
     consumes = REPRESENTATION
 
-    def __init__(self, config: CodecARConfig) -> None:
+    def __init__(self, config: CodecARConfig, registry: Registry) -> None:
+        """``registry`` builds the frozen ``codec`` sub-section (its weights come from its own section, e.g. its
+        ``checkpoint:`` key, never from codec-ar's)."""
         super().__init__(config)
         c = config
         if c.prefix not in PREFIX_MODES:
@@ -94,7 +96,7 @@ class CodecARDecoder(Decoder):
         if c.frame_rate <= 0 or c.max_seconds <= 0 or c.temperature <= 0:
             raise SepkitError("codec-ar: frame_rate, max_seconds and temperature must be > 0")
         self.consumes = c.representation
-        self.codec = build_codec(c.codec, "decoder.codec")
+        self.codec = registry.build_frozen("codec", c.codec, where="decoder.codec", role=Codec)
         self.sample_rate = int(self.codec.sample_rate)
         self.input_dim = c.input_dim
         self.frame_rate = float(c.frame_rate)

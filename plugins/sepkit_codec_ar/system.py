@@ -42,10 +42,10 @@ from torch import Tensor, nn
 from sepkit.config import fraction
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures
+from sepkit.registry import Registry
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import System
 
-from .codec import codec_registry
 from .decoder import CodecARDecoder
 
 
@@ -60,11 +60,9 @@ class CodecARSystem(System):
     Config = CodecARSystemConfig
     validation_metrics = ("loss", "accuracy")
 
-    def __init__(self, config: CodecARSystemConfig, recipe: Any, train: TrainConfig, registry: Any = None) -> None:
+    def __init__(self, config: CodecARSystemConfig, recipe: Any, train: TrainConfig, registry: Registry) -> None:
         super().__init__(config, recipe, train, registry)
-        from sepkit.plugins import get_registry
 
-        self.registry = registry or get_registry()
         audio_section, decoder_section = recipe.section("audio_encoder"), recipe.section("decoder")
         if audio_section is None or decoder_section is None or decoder_section.get("name") != "codec-ar":
             raise SepkitError(
@@ -78,8 +76,7 @@ class CodecARSystem(System):
         defaults = {"input_dim": self.audio_encoder.output_dim, "frame_rate": float(self.audio_encoder.frame_rate)}
         if isinstance(getattr(self.audio_encoder, "mel_patches", None), int):
             defaults["mel_patches"] = self.audio_encoder.mel_patches
-        with codec_registry(self.registry):
-            self.decoder = self.registry.build("decoder", decoder_section, where="model.decoder", **defaults)
+        self.decoder = self.registry.build("decoder", decoder_section, where="model.decoder", **defaults)
         if not isinstance(self.decoder, CodecARDecoder):  # pragma: no cover - the name check above
             raise SepkitError(f"{recipe.source}: model.decoder must be a codec-ar decoder")
         self._check_compatible(recipe.source)

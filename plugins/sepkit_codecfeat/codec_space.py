@@ -29,24 +29,10 @@ from torch import Tensor
 
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Codec
+from sepkit.registry import Registry
 
 REPRESENTATION = "codec_latents"
 CODEBOOKS_ATTRIBUTE = "codebooks"
-
-
-def build_frozen_codec(section: Any, where: str) -> Codec:
-    """The codec of ``section`` (a mapping with a ``name``) from the registry, frozen and in eval mode."""
-    from sepkit.plugins import get_registry
-
-    if not isinstance(section, dict) or not isinstance(section.get("name"), str):
-        raise SepkitError(
-            f"{where}: expected a codec section like {{name: tfcodec, ...}} naming a registered codec, got {section!r}"
-        )
-    codec = get_registry().build("codec", section, where=where)
-    if not isinstance(codec, Codec):
-        raise SepkitError(f"{where}: {section['name']!r} built a {type(codec).__name__}, not a sepkit Codec")
-    codec.requires_grad_(False)
-    return codec.eval()
 
 
 def codebook_owner(codec: Codec, who: str) -> str:
@@ -94,8 +80,9 @@ class CodecSpace:
     codec: Codec
     latent_dim: int
 
-    def attach_codec(self, section: Any, where: str, who: str) -> None:
-        self.codec = build_frozen_codec(section, where)
+    def attach_codec(self, registry: Registry, section: Any, where: str, who: str) -> None:
+        """Build ``section`` (``{name: tfcodec, ...}``) frozen from ``registry`` and find its codebooks."""
+        self.codec = registry.build_frozen("codec", section, where=where, role=Codec)
         self._codebook_owner = codebook_owner(self.codec, f"{who} ({where}: {section['name']!r})")
         groups, _, code_dim = self.codebooks.shape
         self.latent_dim = int(groups * code_dim)

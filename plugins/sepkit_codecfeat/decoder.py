@@ -21,6 +21,7 @@ from torch import Tensor
 
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Decoder
+from sepkit.registry import Registry
 from sepkit.waveforms import keep_valid_duration
 
 from .codec_space import REPRESENTATION, CodecSpace, nearest_codes
@@ -39,9 +40,10 @@ class CodecLatentDecoder(CodecSpace, Decoder):
     Config = CodecLatentsDecoderConfig
     consumes = REPRESENTATION
 
-    def __init__(self, config: CodecLatentsDecoderConfig) -> None:
+    def __init__(self, config: CodecLatentsDecoderConfig, registry: Registry) -> None:
+        """``registry`` builds the frozen ``codec`` sub-section."""
         super().__init__(config)
-        self.attach_codec(config.codec, "model.decoder.codec", WHO)
+        self.attach_codec(registry, config.codec, "model.decoder.codec", WHO)
         self.sample_rate = int(self.codec.sample_rate)
         self.frame_rate = float(self.codec.frame_rate)
         self.input_dim = self.latent_dim

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioEncoder, AudioFeatures
+from sepkit.registry import Registry
 
 from .codec_space import REPRESENTATION, CodecSpace
 
@@ -43,9 +44,10 @@ class CodecLatentEncoder(CodecSpace, AudioEncoder):
     Config = CodecLatentsConfig
     representation = REPRESENTATION
 
-    def __init__(self, config: CodecLatentsConfig) -> None:
+    def __init__(self, config: CodecLatentsConfig, registry: Registry) -> None:
+        """``registry`` builds the frozen ``codec`` sub-section."""
         super().__init__(config)
-        self.attach_codec(config.codec, "model.audio_encoder.codec", WHO)
+        self.attach_codec(registry, config.codec, "model.audio_encoder.codec", WHO)
         self.sample_rate = int(self.codec.sample_rate)
         self.frame_rate = float(self.codec.frame_rate)
         self.output_dim = self.latent_dim

@@ -33,7 +33,6 @@ def sepkit_register(registry):
         "token] -> target global feature G_hat (mixture's AudioFeatures.pooled in, one frame out)",
         example=TINY_GLOBAL,
     )
-    registry.add_kind("system")  # the core registers it too; this plugin may load first
     registry.register(
         "system",
         "hsm",

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from sepkit.config import fraction, positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
+from sepkit.registry import Registry
 
 from .global_stage import REPRESENTATION, GlobalSeparator, GlobalStageConfig
 from .transformer import NARTransformer, block_parameters, padding_keep
@@ -59,7 +60,8 @@ class LocalSeparator(Separator):
     tasks = ("extract", "remove")
     task_tokens = True
 
-    def __init__(self, config: LocalStageConfig) -> None:
+    def __init__(self, config: LocalStageConfig, registry: Registry) -> None:
+        """``registry`` builds the ``global_stage`` sub-section (``Registry.build`` passes itself)."""
         super().__init__(config)
         for key in ("input_dim", "query_dim", "global_dim", "hidden", "depth", "heads", "num_patches"):
             if getattr(config, key) < 1:
@@ -72,7 +74,7 @@ class LocalSeparator(Separator):
         self.input_dim = self.output_dim = config.input_dim
         self.query_dim = config.query_dim
         self.global_dim = config.global_dim
-        self.global_stage = self._build_global_stage(config) if config.global_stage is not None else None
+        self.global_stage = self._build_global_stage(config, registry) if config.global_stage is not None else None
         d = config.hidden
         self.patch_in = nn.Linear(config.input_dim, d)  # W_in
         self.position = nn.Parameter(torch.zeros(1, config.num_patches, d))  # P
@@ -84,13 +86,11 @@ class LocalSeparator(Separator):
         if config.checkpoint:
             self.load_weights(config.checkpoint)
 
-    def _build_global_stage(self, config: LocalStageConfig) -> GlobalSeparator:
+    def _build_global_stage(self, config: LocalStageConfig, registry: Registry) -> GlobalSeparator:
         """The ``global_stage`` sub-section through the registry, with this stage's widths as defaults."""
-        from sepkit.plugins import get_registry
-
         section = {"name": GLOBAL_STAGE, **dict(config.global_stage)}
         where = "model.separator.global_stage"
-        stage = get_registry().build(
+        stage = registry.build(
             "separator",
             section,
             where=where,

@@ -35,9 +35,11 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
+from sepkit.assembly import build_components, check_compatible, component_state, plugin_versions, stored_kinds
 from sepkit.config import non_negative, probability
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, TextEmbedding
+from sepkit.registry import Registry
 from sepkit.task_tokens import append_task_tokens
 from sepkit.train.feature_cache import CachedTextEncoder
 from sepkit.train.system import System, cache_frozen_texts, use_text_cache
@@ -48,7 +50,7 @@ from .losses import global_cosine, global_loss, local_l1, switch_global
 
 STAGES = ("global", "local", "joint")
 ENCODERS = ("text_encoder", "audio_encoder")
-PIPELINE_KINDS = ("text_encoder", "audio_encoder", "separator", "decoder")  # what a pipeline checkpoint stores
+BUILT_KINDS = (*ENCODERS, "separator")  # a pipeline's first three components; the decoder is trained apart
 
 
 @dataclass
@@ -70,46 +72,22 @@ class Encoded(NamedTuple):
     target: AudioFeatures  # frames S_tgt [B, N, C_s], pooled G_tgt [B, C_g]
 
 
-def stored_kinds(recipe: Any) -> list[str]:
-    """The kinds a pipeline built from ``recipe`` stores in checkpoints (as ``SeparationPipeline.from_recipe``)."""
-    out = []
-    for kind in PIPELINE_KINDS:
-        section = recipe.section(kind)
-        if section is None:
-            continue
-        frozen = bool(section.get("freeze", False))
-        if bool(section.get("in_checkpoint", not frozen)):
-            out.append(kind)
-    return out
-
-
 class HSMSystem(System):
     """Trains ``hsm-local`` (and its ``global_stage``) or ``hsm-global`` over frozen encoders (module docstring)."""
 
     Config = HSMConfig
     find_unused_parameters = True  # joint: rows conditioned on G_tgt leave H1 to L_global alone
 
-    def __init__(self, config: HSMConfig, recipe: Any, train: Any, registry: Any = None) -> None:
+    def __init__(self, config: HSMConfig, recipe: Any, train: Any, registry: Registry) -> None:
         super().__init__(config, recipe, train, registry)
-        from sepkit.plugins import get_registry
-        from sepkit.recipe import resolve_components
-
-        self.registry = registry or get_registry()
         where = f"{recipe.source}: train.system (hsm)"
         if config.stage not in STAGES:
             raise SepkitError(f"{where}: stage must be one of {', '.join(STAGES)}, got {config.stage!r}")
         if not 0.0 <= config.p_gt <= 1.0:
             raise SepkitError(f"{where}: p_gt is a probability in [0, 1], got {config.p_gt}")
-        for kind in (*ENCODERS, "separator"):
-            if recipe.section(kind) is None:
-                raise SepkitError(f"{recipe.source}: the hsm system needs 'model.{kind}'")
-        resolve_components(recipe, self.registry)  # every component's keys are checked before any is built
-        text = self._build("text_encoder")
-        audio = self._build("audio_encoder")
-        separator = self._build(
-            "separator", input_dim=audio.output_dim, query_dim=text.embed_dim, sample_rate=audio.sample_rate
-        )
-        self._check_components(text, audio, separator, where)
+        built = build_components(recipe, self.registry, BUILT_KINDS)  # as SeparationPipeline.from_recipe
+        text, audio, separator = (built[kind] for kind in BUILT_KINDS)
+        self._check_components(built, where)
         self.text_encoder, self.audio_encoder, self.separator = text, audio, separator
         for module in (text, audio):
             module.requires_grad_(False)
@@ -117,7 +95,7 @@ class HSMSystem(System):
         self.text_cache = CachedTextEncoder(text.encode_text, config.cache_text) if config.cache_text > 0 else None
         self._check_stage(where)
         self._freeze_untrained_stage()
-        self.stored = stored_kinds(recipe)
+        self.stored = stored_kinds(recipe)  # the pipeline's layout: a pipeline built from this recipe loads it
         if "separator" not in self.stored:
             raise SepkitError(f"{recipe.source}: model.separator is trained by hsm; drop its freeze / in_checkpoint")
         if "decoder" in self.stored:
@@ -134,33 +112,18 @@ class HSMSystem(System):
         self.validation_metrics = tuple(metrics)
 
     # --- building ---------------------------------------------------------------------------
-    def _build(self, kind: str, **defaults) -> nn.Module:
-        section = self.recipe.section(kind)
-        try:
-            module = self.registry.build(kind, section, where=f"model.{kind}", **defaults)
-        except SepkitError as exc:
-            raise SepkitError(f"{self.recipe.source}: {exc}") from None
-        module.registry_name = section.name
-        return module
-
     @staticmethod
-    def _check_components(text, audio, separator, where: str) -> None:
+    def _check_components(built: dict[str, nn.Module], where: str) -> None:
+        separator = built["separator"]
         if not isinstance(separator, (LocalSeparator, GlobalSeparator)):
             raise SepkitError(
                 f"{where}: trains the separators hsm-local (with or without global_stage) or hsm-global; "
                 f"model.separator is {type(separator).__name__}"
             )
-        pairs = [
-            ("consumes", separator.consumes, "representation", audio.representation),
-            ("input_dim", separator.input_dim, "output_dim", audio.output_dim),
-            ("query_dim", separator.query_dim, "embed_dim", text.embed_dim),
-        ]
-        for a, va, b, vb in pairs:
-            if va != vb:
-                kind = "text_encoder" if b == "embed_dim" else "audio_encoder"
-                raise SepkitError(
-                    f"{where}: model.separator has {a}={va!r} but model.{kind} has {b}={vb!r}; make them agree"
-                )
+        try:
+            check_compatible(built)
+        except SepkitError as exc:
+            raise SepkitError(f"{where}: {exc}") from None
 
     @property
     def global_stage(self) -> Optional[GlobalSeparator]:
@@ -306,9 +269,7 @@ class HSMSystem(System):
 
     def checkpoint_state(self) -> dict[str, Tensor]:
         """``separator.*`` (and ``text_encoder.*`` / ``audio_encoder.*`` if the recipe stores them)."""
-        return {
-            f"{kind}.{key}": value for kind in self.stored for key, value in getattr(self, kind).state_dict().items()
-        }
+        return component_state({kind: getattr(self, kind) for kind in self.stored}, self.stored)
 
     def load_checkpoint_state(self, state_dict: dict, where: str) -> None:
         from sepkit.checkpoint import load_state_dict_checked
@@ -316,13 +277,7 @@ class HSMSystem(System):
         load_state_dict_checked(self._stored_modules(), state_dict, where)
 
     def plugin_versions(self) -> dict[str, str]:
-        out = {}
-        for kind in (*PIPELINE_KINDS, "instruction_parser"):
-            section = self.recipe.section(kind)
-            if section is not None:
-                entry = self.registry.get(kind, section.name)
-                out[entry.provider] = entry.version
-        return out
+        return plugin_versions(self.recipe, self.registry)
 
     def init_from(self, path: str) -> None:
         """Start from a sepkit checkpoint (an earlier stage's run): its ``separator.*`` keys, strictly.

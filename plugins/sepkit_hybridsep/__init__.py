@@ -43,7 +43,6 @@ def sepkit_register(registry):
         summary="waveform frames of hop samples back to the waveform",
         example="sample_rate: 16000\nhop: 160",
     )
-    registry.add_kind("system")
     registry.register(
         "system",
         "hybrid-sep-act",

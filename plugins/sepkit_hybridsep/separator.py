@@ -37,6 +37,7 @@ from torch import Tensor
 from sepkit.config import non_negative, positive, ranged
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
+from sepkit.registry import Registry
 
 from .aet import AudioEmbeddingTransformer
 from .asm import AudioSeparationModel
@@ -99,7 +100,8 @@ class HybridSepSeparator(Separator):
     produces = REPRESENTATION
     tasks = ("extract",)
 
-    def __init__(self, config: HybridSepConfig) -> None:
+    def __init__(self, config: HybridSepConfig, registry: Registry) -> None:
+        """``registry`` builds the frozen ``beats`` sub-section (SSL features), if any."""
         super().__init__(config)
         c = config
         self._check(c)
@@ -116,7 +118,7 @@ class HybridSepSeparator(Separator):
         self._beats, self.ssl_encoder = [], None
         ssl_dim = 0
         if c.beats:
-            beats = self._build_beats(c.beats)
+            beats = self._build_beats(c.beats, registry)
             if beats.config.checkpoint:
                 self._beats = [beats]  # pretrained: rebuilt from its file, not stored in sepkit checkpoints
             else:
@@ -176,19 +178,16 @@ class HybridSepSeparator(Separator):
         if len(c.channels) < 8 and c.denoiser:
             raise SepkitError("hybrid-sep: the denoiser is conditioned on the last four TRCNN outputs; give 8 channels")
 
-    def _build_beats(self, section: dict):
-        from sepkit.plugins import get_registry
-
+    def _build_beats(self, section: dict, registry: Registry):
         if not isinstance(section, dict) or not isinstance(section.get("name"), str):
             raise SepkitError("hybrid-sep: 'beats' must be {name: beats, <its keys>} or null (no SSL features)")
-        encoder = get_registry().build("audio_encoder", dict(section), where="model.separator.beats")
+        encoder = registry.build_frozen("audio_encoder", dict(section), where="model.separator.beats")
         if encoder.sample_rate != BEATS_RATE or not hasattr(encoder, "mel_patches"):
             raise SepkitError(
                 "hybrid-sep: model.separator.beats must be a beats encoder (16 kHz patch tokens), "
                 f"got {section['name']!r}"
             )
-        encoder.requires_grad_(False)
-        return encoder.eval()
+        return encoder
 
     # --- parts --------------------------------------------------------------------------------
     @property

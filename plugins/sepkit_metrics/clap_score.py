@@ -24,6 +24,7 @@ from torch import Tensor
 
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Metric
+from sepkit.registry import Registry
 
 from .kl import to_rate
 
@@ -44,9 +45,9 @@ class _ClapMetric(Metric):
     higher_is_better = True
     metric_name = ""
 
-    def __init__(self, config: ClapScoreConfig) -> None:
+    def __init__(self, config: ClapScoreConfig, registry: Registry) -> None:
+        """``registry`` builds the CLAP-style ``encoder`` sub-section."""
         super().__init__(config)
-        from sepkit.plugins import get_registry
 
         section = dict(config.encoder or {})
         if not isinstance(section.get("name"), str):
@@ -61,15 +62,13 @@ class _ClapMetric(Metric):
                 f"'checkpoint' to a LAION-CLAP .pt file (e.g. 630k-audioset-best.pt) and, for clap-laion, "
                 f"encoder.text_model_dir to a local roberta-base directory"
             )
-        self.encoder = get_registry().build("audio_encoder", section, where=f"metric {self.metric_name}.encoder")
+        self.encoder = registry.build_frozen("audio_encoder", section, where=f"metric {self.metric_name}.encoder")
         for method in ("embed_audio",) + (("embed_text",) if self.needs_text else ()):
             if not callable(getattr(self.encoder, method, None)):
                 raise SepkitError(
                     f"metric {self.metric_name}: encoder {section['name']!r} has no {method}(); "
                     "use a CLAP-style encoder (clap-laion, clap-hf, qaudio)"
                 )
-        self.encoder.eval()
-        self.encoder.requires_grad_(False)
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -28,6 +28,7 @@ from torch import Tensor
 from sepkit.config import non_negative
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Metric
+from sepkit.registry import Registry
 
 from .kl import PANNS, build_metric_encoder, to_rate
 
@@ -104,9 +105,11 @@ class FAD(Metric):
     Config = FADConfig
     higher_is_better = False
 
-    def __init__(self, config: FADConfig) -> None:
+    def __init__(self, config: FADConfig, registry: Registry) -> None:
+        """``registry`` builds the ``encoder`` sub-section."""
         super().__init__(config)
         self.encoder = build_metric_encoder(
+            registry,
             "fad", config.encoder, config.checkpoint, config.allow_random_weights, "its embeddings"
         )
         self.reset()

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from sepkit.errors import SepkitError
 from sepkit.interfaces import Metric
+from sepkit.registry import Registry
 
 PANNS = "panns-cnn14"
 PANNS_16K_FILE = "Cnn14_16k_mAP=0.438.pth"
@@ -30,15 +31,13 @@ PANNS_URL = "https://zenodo.org/record/3987831"
 
 
 def build_metric_encoder(
-    metric: str, section: dict, checkpoint: Optional[str], allow_random_weights: bool, purpose: str
+    registry: Registry, metric: str, section: dict, checkpoint: Optional[str], allow_random_weights: bool, purpose: str
 ):
-    """Build the audio encoder section of a metric (eval mode, frozen).
+    """Build the audio encoder section of a metric from ``registry`` (eval mode, frozen).
 
     ``checkpoint`` (the metric's own key) is put into the section. A ``panns-cnn14`` encoder
     without a checkpoint is refused unless ``allow_random_weights``.
     """
-    from sepkit.plugins import get_registry
-
     section = dict(section or {})
     if not isinstance(section.get("name"), str):
         raise SepkitError(f"metric {metric}: 'encoder' must be an audio encoder section with a 'name', got {section!r}")
@@ -50,10 +49,7 @@ def build_metric_encoder(
             f"{purpose}; sepkit never downloads weights. Download the file and set the metric's config key "
             f"'checkpoint' to its path (in a recipe: {{name: {metric}, checkpoint: /path/to/{PANNS_16K_FILE}}})"
         )
-    encoder = get_registry().build("audio_encoder", section, where=f"metric {metric}.encoder")
-    encoder.eval()
-    encoder.requires_grad_(False)
-    return encoder
+    return registry.build_frozen("audio_encoder", section, where=f"metric {metric}.encoder")
 
 
 def to_rate(wave: Tensor, sample_rate: int, target_rate: int) -> Tensor:
@@ -83,9 +79,11 @@ class KL(Metric):
     Config = KLConfig
     higher_is_better = False
 
-    def __init__(self, config: KLConfig) -> None:
+    def __init__(self, config: KLConfig, registry: Registry) -> None:
+        """``registry`` builds the ``encoder`` sub-section."""
         super().__init__(config)
         self.encoder = build_metric_encoder(
+            registry,
             "kl", config.encoder, config.checkpoint, config.allow_random_weights, "its AudioSet class distributions"
         )
         if not callable(getattr(self.encoder, "logits", None)):

@@ -1,7 +1,7 @@
 """Plugin: OpenSep (arXiv 2409.19270) — caption a mixture, parse the caption into detailed sources, separate each.
 
-Adds two component kinds, ``captioner`` (audio -> caption) and ``source_parser`` (caption -> sources
-with audio properties; interfaces in ``sepkit_opensep.interfaces``), and registers:
+Fills the core kinds ``captioner`` (audio -> caption) and ``source_parser`` (caption -> sources with
+audio properties; interfaces in ``sepkit.source_finding``), and registers:
 
 - separator ``opensep-unet``: U-Net with self- and cross-attention on the text tokens of one source;
 - captioner ``hf-captioner`` (a local transformers captioner) and its offline stand-in ``tagger-captioner``
@@ -15,9 +15,6 @@ from sepkit.hookspecs import hookimpl
 
 @hookimpl
 def sepkit_register(registry):
-    registry.add_kind("captioner")
-    registry.add_kind("source_parser")
-    registry.add_kind("system")
     registry.register(
         "separator",
         "opensep-unet",

@@ -23,8 +23,7 @@ from torch import Tensor
 
 from sepkit.config import positive
 from sepkit.errors import SepkitError
-
-from .interfaces import Captioner
+from sepkit.source_finding import Captioner
 
 
 class HFCaptioner(Captioner):

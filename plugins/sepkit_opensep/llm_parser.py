@@ -18,8 +18,8 @@ from omegaconf import MISSING
 
 from sepkit.config import non_negative, positive
 from sepkit.errors import SepkitError
+from sepkit.source_finding import ParsedSource, SourceParser
 
-from .interfaces import ParsedSource, SourceParser
 from .prompts import FEW_SHOT_EXAMPLES, build_prompt, parse_source_lines
 
 

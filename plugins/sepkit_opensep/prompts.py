@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .interfaces import ParsedSource
+from sepkit.source_finding import ParsedSource
 
 INSTRUCTION = (
     "You are an expert in acoustics. An audio caption describes a recording that mixes several sounds. "

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from sepkit.config import positive, probability
 from sepkit.errors import SepkitError
+from sepkit.registry import Registry
 from sepkit.train.system import System
 
 from .tagger import SourceTagger, TaggerConfig
@@ -61,7 +62,7 @@ class TaggerSystem(System):
     Config = TaggerSystemConfig
     validation_metrics = ("loss", "f1", "exact")
 
-    def __init__(self, config: TaggerSystemConfig, recipe: Any, train: Any, registry: Any = None) -> None:
+    def __init__(self, config: TaggerSystemConfig, recipe: Any, train: Any, registry: Registry) -> None:
         super().__init__(config, recipe, train, registry)
         if not config.tags:
             raise SepkitError(
@@ -127,7 +128,5 @@ class TaggerSystem(System):
         load_state_dict_checked(self.tagger, state_dict, where)
 
     def plugin_versions(self) -> dict[str, str]:
-        from sepkit.plugins import get_registry
-
-        entry = get_registry().get("system", "tagger")
+        entry = self.registry.get("system", "tagger")
         return {entry.provider: entry.version}

@@ -16,8 +16,7 @@ from pathlib import Path
 from omegaconf import MISSING
 
 from sepkit.errors import SepkitError
-
-from .interfaces import ParsedSource, SourceParser
+from sepkit.source_finding import ParsedSource, SourceParser
 
 
 def read_property_table(path: str) -> dict[str, str]:

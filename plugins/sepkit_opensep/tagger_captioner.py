@@ -19,8 +19,8 @@ from torch import Tensor
 
 from sepkit.config import non_negative, positive, probability
 from sepkit.errors import SepkitError
+from sepkit.source_finding import Captioner
 
-from .interfaces import Captioner
 from .tagger import SourceTagger
 
 

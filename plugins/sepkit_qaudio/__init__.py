@@ -25,7 +25,6 @@ AUDIO_ROLE = "AudioMAE patch tokens as frames, global feature G as pooled (part:
 def sepkit_register(registry):
     registry.register("text_encoder", "qaudio", TARGET, SUMMARY.format(role=TEXT_ROLE), TINY)
     registry.register("audio_encoder", "qaudio", TARGET, SUMMARY.format(role=AUDIO_ROLE), TINY)
-    registry.add_kind("system")  # the core registers it too; this plugin may load first
     registry.register(
         "system",
         "qaudio",

@@ -49,6 +49,7 @@ from torch import Tensor
 from sepkit.config import fraction, positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import TASKS, AudioEncoder, AudioFeatures, TextEmbedding, TextEncoder
+from sepkit.registry import Registry
 
 from .qformer import PARTS, QFormer
 
@@ -84,15 +85,14 @@ class QAudioEncoder(TextEncoder, AudioEncoder):
     Config = QAudioConfig
     representation = "audiomae_patches"
 
-    def __init__(self, config: QAudioConfig) -> None:
+    def __init__(self, config: QAudioConfig, registry: Registry) -> None:
+        """``registry`` builds the frozen ``audio_encoder`` / ``text_encoder`` sub-sections."""
         super().__init__(config)
-        from sepkit.plugins import get_registry
 
         if config.part not in PARTS:
             raise SepkitError(f"qaudio: part must be one of {', '.join(PARTS)}, got {config.part!r}")
         if config.hidden % config.num_heads:
             raise SepkitError(f"qaudio: hidden {config.hidden} must be divisible by num_heads {config.num_heads}")
-        registry = get_registry()
         self.part = config.part
         self.has_audio, self.has_text = config.part in ("audio", "both"), config.part in ("text", "both")
         audio_dim = text_dim = 1
@@ -140,9 +140,7 @@ class QAudioEncoder(TextEncoder, AudioEncoder):
             )
         if section["name"] == "qaudio":
             raise SepkitError(f"qaudio: its '{kind}' cannot be qaudio itself; name the frozen encoder underneath")
-        module = registry.build(kind, section, where=f"qaudio.{kind}")
-        module.requires_grad_(False)
-        return module.eval()
+        return registry.build_frozen(kind, section, where=f"qaudio.{kind}")
 
     def train(self, mode: bool = True) -> QAudioEncoder:
         """The frozen encoders stay in eval mode."""

@@ -49,6 +49,7 @@ from torch import Tensor, nn
 
 from sepkit.config import fraction, non_negative, positive
 from sepkit.errors import SepkitError
+from sepkit.registry import Registry
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import System
 
@@ -77,11 +78,9 @@ class QAudioPretrainingSystem(System):
     validation_metrics = ("loss", "itc", "itm", "itg", "r1")
     find_unused_parameters = True  # a zero weight leaves heads (and vocab_input) unused
 
-    def __init__(self, config: QAudioSystemConfig, recipe: Any, train: TrainConfig, registry: Any = None) -> None:
+    def __init__(self, config: QAudioSystemConfig, recipe: Any, train: TrainConfig, registry: Registry) -> None:
         super().__init__(config, recipe, train, registry)
-        from sepkit.plugins import get_registry
 
-        self.registry = registry or get_registry()
         if config.pairs not in PAIRS:
             raise SepkitError(f"{recipe.source}: train.system.pairs must be one of {', '.join(PAIRS)}")
         if min(config.itc_weight, config.itm_weight, config.itg_weight) < 0:

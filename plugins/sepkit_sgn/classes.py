@@ -21,10 +21,12 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from sepkit.errors import SepkitError
-from sepkit.plugins import get_registry
+from sepkit.registry import Registry
 
 
-def class_name_embeddings(section: dict[str, Any], names: list[str], template: str, query_dim: int) -> Tensor:
+def class_name_embeddings(
+    registry: Registry, section: dict[str, Any], names: list[str], template: str, query_dim: int
+) -> Tensor:
     """Unit-norm pooled embeddings float [C, query_dim] of ``template.format(name)`` for each class name."""
     if not section or not isinstance(section.get("name"), str):
         raise SepkitError(
@@ -35,8 +37,7 @@ def class_name_embeddings(section: dict[str, Any], names: list[str], template: s
         raise SepkitError(f"sgn: class_template {template!r} needs a '{{}}' where the class name goes")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        encoder = get_registry().build("text_encoder", dict(section), where="model.separator.class_text_encoder")
-    encoder.eval()
+        encoder = registry.build_frozen("text_encoder", dict(section), where="model.separator.class_text_encoder")
     if encoder.embed_dim != query_dim:
         raise SepkitError(
             f"sgn: class_text_encoder {section['name']!r} gives {encoder.embed_dim}-d embeddings but the query is "

@@ -39,6 +39,7 @@ from sepkit.config import positive
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 from sepkit.oracles import IdealRatioMaskOracle
+from sepkit.registry import Registry
 
 from .classes import class_name_embeddings, nearest_class
 from .grouping import CategoryAwareGrouping, ClassTokenTransformer
@@ -69,7 +70,8 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
     produces = "complex_stft"
     tasks = ("extract",)
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, registry: Registry) -> None:
+        """``registry`` builds ``class_text_encoder``, which embeds the class names."""
         super().__init__(config)
         names = list(config.class_names)
         if not names or len(set(names)) != len(names):
@@ -92,7 +94,9 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
         self.decoder = UNetDecoder(channels, config.mask_channels)
         self.mask_projection = nn.Linear(config.embed_dim, config.mask_channels)
         self.mask_bias = nn.Parameter(torch.zeros(()))
-        embeddings = class_name_embeddings(config.class_text_encoder, names, config.class_template, config.query_dim)
+        embeddings = class_name_embeddings(
+            registry, config.class_text_encoder, names, config.class_template, config.query_dim
+        )
         self.register_buffer("class_embeddings", embeddings, persistent=False)
 
     # --- the network ------------------------------------------------------------------

@@ -21,7 +21,6 @@ def sepkit_register(registry):
         "(8 kbit/s as indices; 6 kbps with entropy coding), 7.63 M parameters",
         example=TINY_CODEC,
     )
-    registry.add_kind("system")  # the core registers it too; this plugin may load first
     registry.register(
         "system",
         "tfcodec",

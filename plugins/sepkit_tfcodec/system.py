@@ -47,6 +47,7 @@ from torch import Tensor
 
 from sepkit.config import non_negative, positive
 from sepkit.errors import SepkitError
+from sepkit.registry import Registry
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import System, length_mask, si_sdr
 
@@ -83,13 +84,11 @@ class TFCodecSystem(System):
     optimizer_names = ("discriminator", "generator")
     validation_metrics = ("loss", "mel_distance", "si_sdr", "lsd", "code_usage", "lsd_audioldm", "mel_psnr")
 
-    def __init__(self, config: TFCodecTrainingConfig, recipe: Any, train: TrainConfig, registry: Any = None) -> None:
+    def __init__(self, config: TFCodecTrainingConfig, recipe: Any, train: TrainConfig, registry: Registry) -> None:
         super().__init__(config, recipe, train, registry)
-        from sepkit.plugins import get_registry
 
         from .codec import TFCodec
 
-        self.registry = registry or get_registry()
         section = recipe.section("codec")
         if section is None or section.get("name") != "tfcodec":
             named = None if section is None else section.get("name")

@@ -11,8 +11,9 @@ section, e.g. ``recipes/mini/opensep.yaml``), each input ``x.wav`` gives a folde
 A folder input keeps its sub-folders under DIR. Every file is written atomically and keeps the
 input's sample rate and channel count. Descriptions are passed to the separator verbatim (not
 through the recipe's instruction parser, which would split "short, loud barks" at the commas).
-Enumeration is ``sepkit_opensep.sources`` (captioner -> caption -> source parser); a recipe
-without those sections, or an installation without the plugin, is a bad-input error (exit 2).
+Enumeration is ``sepkit.source_finding`` (captioner -> caption -> source parser, both built from
+the registry by their kinds); a recipe without those sections, or naming components no installed
+plugin provides, is a bad-input error (exit 2).
 
 Wiring in ``separate_cmd.py`` (``--query`` becomes optional; ``--all`` and ``--query`` exclude each other)::
 
@@ -25,16 +26,12 @@ Wiring in ``separate_cmd.py`` (``--query`` becomes optional; ``--all`` and ``--q
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from sepkit.errors import SepkitError
 from sepkit.instructions import Instruction, InstructionParser
-
-ENUMERATOR = "sepkit_opensep.sources"  # module providing build_source_finder(recipe) -> finder.find(wave, sr)
 
 
 class VerbatimExtract(InstructionParser):
@@ -42,16 +39,6 @@ class VerbatimExtract(InstructionParser):
 
     def parse(self, text: str) -> list[Instruction]:
         return [Instruction("extract", " ".join(text.split()))]
-
-
-def load_enumerator() -> Any:
-    try:
-        return importlib.import_module(ENUMERATOR)
-    except ImportError as exc:
-        raise SepkitError(
-            f"--all needs the OpenSep plugin ({ENUMERATOR}: {exc}); install sepkit's built-in plugins "
-            "or give queries with -q"
-        ) from None
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -76,7 +63,9 @@ def run_all(args) -> int:
     from sepkit.audio import audio_subtype, list_audio_files, read_audio, write_audio
     from sepkit.cli.separate_cmd import _writable_suffix, check_output_argument, refuse_input_overwrite
     from sepkit.pipeline import build_pipeline
+    from sepkit.plugins import get_registry
     from sepkit.recipe import load_recipe
+    from sepkit.source_finding import build_source_finder, can_enumerate
 
     if getattr(args, "query", None):
         raise SepkitError("--all finds the sources itself; give either --all or --query, not both")
@@ -86,8 +75,7 @@ def run_all(args) -> int:
         if args.batch_size < 1:
             raise SepkitError("--batch-size must be at least 1")
         recipe.inference.batch_size = args.batch_size
-    enumerator = load_enumerator()
-    if not enumerator.can_enumerate(recipe):
+    if not can_enumerate(recipe):
         raise SepkitError(
             f"recipe {recipe.source} cannot enumerate sources (no eval.captioner / eval.source_parser); "
             "use an OpenSep recipe (mini/opensep) or give queries with -q"
@@ -102,7 +90,7 @@ def run_all(args) -> int:
     for path in inputs:  # the folders the sources go to can be written, before any model loads
         rel = path.relative_to(root).with_suffix("") if root is not None else Path(path.stem)
         check_writable(output / rel / "sources.json")
-    finder = enumerator.build_source_finder(recipe)
+    finder = build_source_finder(recipe, get_registry())
     pipeline = build_pipeline(recipe, checkpoint=getattr(args, "ckpt", None))
     pipeline.instruction_parser = VerbatimExtract()
     for path in inputs:

@@ -268,6 +268,7 @@ class Trainer:
             return self
         from sepkit.device import resolve_device, resolve_dtype
         from sepkit.train.ema import EMA
+        from sepkit.plugins import get_registry
         from sepkit.train.system import build_system
 
         cfg = self.cfg
@@ -275,7 +276,7 @@ class Trainer:
         self.amp = resolve_dtype(PRECISIONS[cfg.precision])
         last = self.check_run_dir()
         seed_everything(cfg.seed)
-        self.system = build_system(self.recipe, cfg, self.registry)
+        self.system = build_system(self.recipe, cfg, self.registry or get_registry())
         metrics = self.system.validation_metrics
         if cfg.val_metric not in metrics:
             raise SepkitError(

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from sepkit.errors import SepkitError
+from sepkit.registry import Registry
 from sepkit.train.config import DataConfig, TrainConfig
 from sepkit.train.feature_cache import CachedTextEncoder  # noqa: F401 - kept importable from here
 
@@ -43,11 +44,13 @@ class System(nn.Module, ABC):
     validation_metrics: ClassVar[tuple[str, ...]] = ("loss",)
     find_unused_parameters: ClassVar[bool] = False  # set True if a phase leaves trainable parameters unused
 
-    def __init__(self, config: Any, recipe: Any, train: TrainConfig, registry: Any = None) -> None:
+    def __init__(self, config: Any, recipe: Any, train: TrainConfig, registry: Registry) -> None:
+        """``registry`` builds the recipe's components (the one ``build_system`` was given)."""
         super().__init__()
         self.config = config
         self.recipe = recipe
         self.train_cfg = train
+        self.registry = registry
 
     # --- a step ----------------------------------------------------------------
     def forward(self, batch: dict, step: int, optimizer: str = "main") -> dict[str, Tensor]:
@@ -152,8 +155,9 @@ class System(nn.Module, ABC):
         self.load_checkpoint_state(load_checkpoint(path)["state_dict"], f"checkpoint {path}")
 
 
-def build_system(recipe: Any, train: TrainConfig, registry: Any = None) -> System:
-    """The system ``train.system`` names, built from the registry (kind "system")."""
+def build_system(recipe: Any, train: TrainConfig, registry: Optional[Registry] = None) -> System:
+    """The system ``train.system`` names, built from ``registry`` (kind "system"; default: the installed
+    plugins'), which the system then builds its components from."""
     from sepkit.config import component_config
     from sepkit.plugins import get_registry
 
@@ -228,7 +232,7 @@ class SeparationSystem(System):
     validation_metrics = ("loss", "si_sdr", "si_sdri")
     find_unused_parameters = True  # plugin components may skip parameters on some batches (e.g. per task)
 
-    def __init__(self, config: Config, recipe: Any, train: TrainConfig, registry: Any = None) -> None:
+    def __init__(self, config: Config, recipe: Any, train: TrainConfig, registry: Registry) -> None:
         super().__init__(config, recipe, train, registry)
         from sepkit.pipeline import SeparationPipeline
 

@@ -36,12 +36,7 @@ class TestCodecARGroups(DecoderContract):
         "input_dim: 16\nframe_rate: 50\nmel_patches: 8\ndim: 32\ndepth: 2\nheads: 4\nmax_seconds: 2.0\n"
         "sampling: sample\ntop_k: 4\nseed: 3"
     )
-
-    def build(self, seed: int = 0, **overrides):
-        from sepkit_codec_ar.codec import codec_registry
-
-        with codec_registry(toy_registry()):  # the decoder builds its codec from the test registry
-            return super().build(seed, **overrides)
+    registry_factory = staticmethod(toy_registry)  # the decoder builds its toy codec from this registry
 
 
 class TestCodecARSystem(SystemContract):

@@ -437,7 +437,7 @@ def test_mae_system_needs_an_audiomae_encoder_and_dividing_windows(tmp_path):
     tiny = str(REPO / "recipes" / "tiny" / "train_mae.yaml")
     recipe = load_recipe(tiny, ["train.system.decoder_window_sizes=[3,4,8,0]"])
     with pytest.raises(SepkitError, match=r"window sizes \[3\] do not divide the 32"):
-        build_system(recipe, load_train_config(recipe))
+        build_system(recipe, load_train_config(recipe), get_registry())
     recipe = load_recipe(tiny, ["model.audio_encoder={name: stft}"])
     with pytest.raises(SepkitError, match="set model.audio_encoder: {name: audiomae"):
-        build_system(recipe, load_train_config(recipe))
+        build_system(recipe, load_train_config(recipe), get_registry())

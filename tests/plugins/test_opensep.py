@@ -46,7 +46,7 @@ def test_kinds_and_components_are_registered():
     assert {e.name for e in registry.entries("source_parser")} >= {"llm-parser", "table-parser"}
     assert registry.get("separator", "opensep-unet").target == "sepkit_opensep.separator:OpenSepUNetSeparator"
     assert registry.get("system", "tagger").provider == registry.get("separator", "opensep-unet").provider
-    from sepkit_opensep.interfaces import Captioner, SourceParser
+    from sepkit.source_finding import Captioner, SourceParser
 
     assert issubclass(registry.load_class("captioner", "tagger-captioner"), Captioner)
     assert issubclass(registry.load_class("source_parser", "llm-parser"), SourceParser)
@@ -289,7 +289,7 @@ def test_tagger_system_trains_on_tagged_mixtures(tmp_path):
 
     manifest = _clip_manifest(tmp_path)
     config = TaggerSystemConfig(tags=TAGS + ["wind"], channels=[4, 8], n_mels=32, max_sources=3)
-    system = TaggerSystem(config, SimpleNamespace(source="test"), TrainConfig())
+    system = TaggerSystem(config, SimpleNamespace(source="test"), TrainConfig(), get_registry())
     data = DataConfig(train=SplitConfig(clips=str(manifest), protocol="multilevel", length=4, seconds=0.25))
     dataset = system.build_dataset("train", data, tmp_path, seed=0)
     items = [dataset[i] for i in range(4)]
@@ -304,7 +304,7 @@ def test_tagger_system_trains_on_tagged_mixtures(tmp_path):
     assert set(metrics) == {"loss", "f1", "exact"} and metrics["f1"].shape == (4,)
     assert set(system.checkpoint_state()) == set(system.tagger.state_dict())
     with pytest.raises(SepkitError, match="tags is empty"):
-        TaggerSystem(TaggerSystemConfig(), SimpleNamespace(source="test"), TrainConfig())
+        TaggerSystem(TaggerSystemConfig(), SimpleNamespace(source="test"), TrainConfig(), get_registry())
 
 
 # --- enumerate_sources and separate --all ----------------------------------------------------
@@ -337,20 +337,19 @@ def fixed_tags(monkeypatch):
 
 
 def test_enumerate_sources_on_a_tiny_recipe(tmp_path, table_file, fixed_tags):
-    from sepkit_opensep.sources import build_source_finder, can_enumerate, enumerate_sources
-
     from sepkit.recipe import load_recipe
+    from sepkit.source_finding import build_source_finder, can_enumerate
 
     recipe = load_recipe(str(_tiny_recipe(tmp_path, table_file, with_model=False)))  # the table path is relative
     wave = torch.randn(2, 11025) * 0.1  # stereo at 22.05 kHz: downmixed and resampled to the captioner's 16 kHz
     assert can_enumerate(recipe)
-    assert enumerate_sources(recipe, wave, 22050) == [TABLE["violin"], TABLE["rain"]]
-    report = build_source_finder(recipe).find(wave, 22050)
+    report = build_source_finder(recipe, get_registry()).find(wave, 22050)
+    assert [s.description for s in report.sources] == [TABLE["violin"], TABLE["rain"]]
     assert report.as_dict()["caption"] == "a mixture of violin and rain"
     (tmp_path / "plain.yaml").write_text("model: {}\n")
     assert not can_enumerate(load_recipe(str(tmp_path / "plain.yaml")))
     with pytest.raises(SepkitError, match="names no captioner"):
-        build_source_finder(load_recipe(str(tmp_path / "plain.yaml")))
+        build_source_finder(load_recipe(str(tmp_path / "plain.yaml")), get_registry())
 
 
 def test_separate_all_writes_each_source_the_residual_and_a_json(tmp_path, table_file, fixed_tags):

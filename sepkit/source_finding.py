@@ -1,20 +1,29 @@
-"""Enumerate a mixture's sources the OpenSep way: caption it, then parse the caption into sources.
+"""Finding the sources of a mixture in text: the ``captioner`` and ``source_parser`` kinds.
 
-A recipe that can enumerate names the two components in its ``eval:`` section (the core recipe
-validation allows only the separation kinds under ``model:``; sections under ``model.captioner``
-/ ``model.source_parser`` are read too, should the core ever allow them)::
+OpenSep (Mahmud et al. 2024, arXiv 2409.19270) finds the sources of a mixture in text:
+an audio captioner turns the mixture into a caption ("textual inversion"), and an LLM
+parses the caption into one detailed description per source, each then a separation query::
+
+    Captioner.caption(wave [B, T] at sample_rate, lengths [B])  -> B captions
+    SourceParser.parse(caption)                                 -> list[ParsedSource]
+
+Both are ``sepkit.interfaces.Component`` modules (a nested ``Config`` dataclass, built from a
+recipe section by the registry; both are core kinds, any plugin may register one).
+
+A recipe that can enumerate names the two components in its ``eval:`` section::
 
     eval:
       captioner: {name: tagger-captioner, checkpoint: opensep_tagger.ckpt}
       source_parser: {name: table-parser, table: opensep_properties.yml}
 
 Relative ``checkpoint`` / ``table`` / ``model_dir`` paths that exist beside the recipe are read
-from there. ``enumerate_sources(recipe, wave, sr)`` returns the query of each source found;
-``SourceFinder.find`` also returns the caption and the source names (for ``sepkit separate --all``).
+from there. ``build_source_finder(recipe, registry).find(wave, sr)`` returns the caption and the
+sources found (name and query description); ``sepkit separate --all`` separates each of them.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -23,11 +32,42 @@ import torch
 from torch import Tensor
 
 from sepkit.errors import SepkitError
-
-from .interfaces import Captioner, ParsedSource, SourceParser
+from sepkit.interfaces import Component
 
 KINDS = ("captioner", "source_parser")
 PATH_KEYS = ("checkpoint", "table", "model_dir")
+
+
+@dataclass(frozen=True)
+class ParsedSource:
+    """One source found in a caption: ``name`` ("dog barking") and the ``description`` used as its query.
+
+    ``description`` carries the detailed audio properties ("a dog barking: short, loud, sharp barks ...").
+    """
+
+    name: str
+    description: str
+
+
+class Captioner(Component, ABC):
+    """Describes audio in one sentence.
+
+    ``sample_rate``: Hz the input wave must have (the caller resamples).
+    """
+
+    sample_rate: int
+
+    @abstractmethod
+    def caption(self, wave: Tensor, lengths: Tensor) -> list[str]:
+        """wave: float [B, T] at ``sample_rate``; lengths: long [B] -> B captions."""
+
+
+class SourceParser(Component, ABC):
+    """Splits a caption into its sound sources, each with a detailed description of its audio properties."""
+
+    @abstractmethod
+    def parse(self, caption: str) -> list[ParsedSource]:
+        """'a man talks while a dog barks' -> [ParsedSource('man speaking', ...), ParsedSource('dog barking', ...)]."""
 
 
 @dataclass
@@ -109,17 +149,14 @@ class SourceFinder:
         return SourceReport(caption, self.parser.parse(caption))
 
 
-def build_source_finder(recipe: Any, registry: Any = None) -> SourceFinder:
-    """Build the recipe's captioner and source parser; SepkitError if it names none."""
-    from sepkit.plugins import get_registry
-
+def build_source_finder(recipe: Any, registry: Any) -> SourceFinder:
+    """Build the recipe's captioner and source parser from ``registry``; SepkitError if it names none."""
     sections = source_sections(recipe)
     if sections is None:
         raise SepkitError(
             f"{recipe.source} cannot enumerate sources: it names no captioner and source parser; add "
             "eval.captioner and eval.source_parser (e.g. recipes/mini/opensep.yaml) or give queries with -q"
         )
-    registry = registry or get_registry()
     built = {}
     for kind in KINDS:
         try:
@@ -130,6 +167,13 @@ def build_source_finder(recipe: Any, registry: Any = None) -> SourceFinder:
     return SourceFinder(built["captioner"], built["source_parser"])
 
 
-def enumerate_sources(recipe: Any, wave: Tensor, sr: int) -> list[str]:
-    """The separation query (detailed description) of every source found in ``wave`` ([channels, T] at ``sr``)."""
-    return [s.description for s in build_source_finder(recipe).find(wave, sr).sources]
+__all__ = [
+    "Captioner",
+    "ParsedSource",
+    "SourceFinder",
+    "SourceParser",
+    "SourceReport",
+    "build_source_finder",
+    "can_enumerate",
+    "source_sections",
+]
