@@ -8,7 +8,7 @@ STAMP := $(VENV)/.sepkit-installed
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml examples/sepkit-example-plugin/setup.cfg
+$(STAMP): setup.py setup.cfg pyproject.toml examples/sepkit-example-plugin/setup.cfg
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.9.1" "torchaudio==2.9.*"
@@ -46,6 +46,7 @@ mini-data: install
 
 lint: install
 	$(BIN)/ruff check sepkit plugins tests examples benchmarks
+	$(BIN)/lint-imports  # the layering contracts in .importlinter
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -23,7 +23,7 @@ The official code is not part of sepkit: pass a checkout of github.com/Audio-AGI
 RoBERTa-base from its config (random weights) and a RoBERTa tokenizer from a small vocabulary this
 script writes (RoBERTa's cost does not depend on the vocabulary: the official tokenizer pads every query to 512 tokens).
 
-    .venv/bin/python benchmarks/audiosep_speed.py --official-dir /tmp/AudioSep \
+    .venv/bin/python benchmarks/audiosep_speed.py --official-dir path/to/AudioSep \
         [--seconds 10] [--repeats 5] [--threads 2] [--out benchmarks/results/audiosep_speed.md]
 """
 
@@ -260,7 +260,11 @@ def main() -> None:
     text = report(results, args, pipeline_diff)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
-    Path(args.out).with_suffix(".json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    from sepkit.paths import display_path
+
+    # as the report's command line shows them: the AudioSep checkout is this machine's, the output repository-relative
+    shown = {**vars(args), "official_dir": "<AudioSep checkout>", "out": display_path(args.out)}
+    Path(args.out).with_suffix(".json").write_text(json.dumps({"args": shown, "results": results}, indent=1))
     print(text)
 
 

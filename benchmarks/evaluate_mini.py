@@ -79,6 +79,7 @@ def main() -> int:
 
     from sepkit.data.manifest import ClipCache, read_mixtures
     from sepkit.evaluation import evaluate_mixtures
+    from sepkit.paths import display_path, display_words
     from sepkit.pipeline import build_pipeline
     from sepkit.recipe import load_recipe
 
@@ -92,11 +93,11 @@ def main() -> int:
     start = time.perf_counter()
     result = evaluate_mixtures(pipeline, mixtures, cache, limit=args.limit)
     summary = {
-        "command": " ".join(["python", *sys.argv]),
-        "recipe": recipe.source,
-        "checkpoint": args.ckpt or str(recipe.checkpoint_path()),
-        "mixtures": args.mixtures,
-        "paraphrases": args.paraphrases,
+        "command": " ".join(["python", *display_words(sys.argv)]),  # paths repository-relative
+        "recipe": display_path(recipe.source),
+        "checkpoint": display_path(args.ckpt or recipe.checkpoint_path()),
+        "mixtures": display_path(args.mixtures),
+        "paraphrases": display_path(args.paraphrases),
         "count": result["count"],
         "mean": result["mean"],
         "seconds": time.perf_counter() - start,

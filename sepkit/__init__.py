@@ -6,8 +6,10 @@ Public API (imported lazily, so ``import sepkit`` stays light and torch-free):
   ``InstructionParser`` and their data: ``TextEmbedding``, ``AudioFeatures``,
   ``CodecFrames``, ``Instruction`` (``sepkit.interfaces``)
 - plugins: ``hookimpl`` (``sepkit.hookspecs``), ``Registry``, ``get_registry``
+- the Python API: ``load`` ("audiosep", checkpoint=..., device=...) -> ``.separate(wave, sample_rate, "extract X")``
 - recipes and pipelines: ``load_recipe``, ``SeparationPipeline``, ``build_pipeline``
-- checkpoints: ``save_checkpoint``, ``load_checkpoint``
+- checkpoints: ``save_checkpoint``, ``load_checkpoint``, ``load_state_dict_checked``, ``atomic_save``
+- training: ``System`` (base of trainable systems), ``TrainConfig``
 - audio files: ``read_audio``, ``write_audio``
 - errors: ``SepkitError``
 """
@@ -30,11 +32,16 @@ _EXPORTS = {
     "hookimpl": "sepkit.hookspecs",
     "Registry": "sepkit.registry",
     "get_registry": "sepkit.plugins",
+    "load": "sepkit.api",
     "load_recipe": "sepkit.recipe",
     "SeparationPipeline": "sepkit.pipeline",
     "build_pipeline": "sepkit.pipeline",
     "save_checkpoint": "sepkit.checkpoint",
     "load_checkpoint": "sepkit.checkpoint",
+    "load_state_dict_checked": "sepkit.checkpoint",
+    "atomic_save": "sepkit.checkpoint",
+    "System": "sepkit.train.system",
+    "TrainConfig": "sepkit.train.config",
     "read_audio": "sepkit.audio",
     "write_audio": "sepkit.audio",
     "SepkitError": "sepkit.errors",

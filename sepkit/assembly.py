@@ -50,16 +50,15 @@ def handshake(kind: str, built: dict[str, nn.Module]) -> dict[str, Any]:
 def build_components(recipe: Any, registry: Any, kinds: Sequence[str] = PIPELINE_KINDS) -> dict[str, nn.Module]:
     """Build ``model.<kind>`` for each of ``kinds`` (in ``PIPELINE_KINDS`` order) from ``registry``.
 
-    Every section's keys are checked before any component is built (a typo in the decoder fails before a
-    large encoder loads). Frozen sections (``freeze: true``) come back with ``requires_grad`` off; each
-    module gets ``registry_name`` (its recipe name, for messages).
+    Every section's component name and keys are checked before any component is built (a typo in the
+    decoder fails before a large encoder loads); each section's values are validated once, by the build
+    (``Registry.build``), with the sizes handed down from upstream. Frozen sections (``freeze: true``)
+    come back with ``requires_grad`` off; each module gets ``registry_name`` (its recipe name, for messages).
     """
-    from sepkit.recipe import resolve_components
-
     for kind in kinds:
         if recipe.section(kind) is None:
             raise SepkitError(f"{recipe.source}: this recipe needs 'model.{kind}'")
-    resolve_components(recipe, registry)
+    check_sections(recipe, registry, kinds)
     built: dict[str, nn.Module] = {}
     for kind in (k for k in PIPELINE_KINDS if k in kinds):
         section = recipe.section(kind)
@@ -72,6 +71,20 @@ def build_components(recipe: Any, registry: Any, kinds: Sequence[str] = PIPELINE
             module.requires_grad_(False)
         built[kind] = module
     return built
+
+
+def check_sections(recipe: Any, registry: Any, kinds: Sequence[str] = PIPELINE_KINDS) -> None:
+    """Each ``model.<kind>`` section of ``kinds`` names a registered component and only keys of its Config."""
+    from sepkit.config import check_config_keys
+    from sepkit.registry import split_section
+
+    for kind in kinds:
+        where = f"model.{kind}"
+        try:
+            name, options = split_section(recipe.section(kind), where)
+            check_config_keys(registry.load_class(kind, name), options, where, f"{kind} {name!r}")
+        except SepkitError as exc:
+            raise SepkitError(f"{recipe.source}: {exc}") from None
 
 
 def stored_kinds(recipe: Any, kinds: Sequence[str] = PIPELINE_KINDS) -> list[str]:
@@ -140,6 +153,7 @@ def check_compatible(components: dict[str, nn.Module]) -> None:
 __all__ = [
     "PIPELINE_KINDS",
     "build_components",
+    "check_sections",
     "check_compatible",
     "component_state",
     "handshake",

@@ -7,6 +7,7 @@ A checkpoint is a ``torch.save`` of::
       "state_dict": {name: Tensor},    # the pipeline's stored components
       "sepkit_version": "0.1.0",
       "plugins": {distribution: version},   # providers of the recipe's components
+      "format": 1,                     # the payload layout's version (absent in old files: 1)
     }
 
 Training checkpoints add optimizer/scheduler state under extra keys; loading
@@ -31,8 +32,12 @@ from typing import Any, Literal
 
 from sepkit.atomic import atomic_path
 from sepkit.errors import SepkitError
+from sepkit.hub import local_file
 
 FORMAT_KEYS = ("recipe", "state_dict", "sepkit_version", "plugins")
+# The layout of the payload: save_checkpoint writes it as "format"; a checkpoint without the key (written
+# before it existed) is format 1. Raise it when the layout changes so that an older sepkit refuses the file.
+CHECKPOINT_FORMAT = 1
 FileKind = Literal["zip", "pickle", "safetensors", "unknown"]
 RESAVE = "re-save it in sepkit's format (the .ckpt files sepkit train writes, or sepkit.checkpoint.save_checkpoint)"
 SAFETENSORS_MAX_HEADER = 100_000_000  # the safetensors library's own limit
@@ -74,6 +79,7 @@ def save_checkpoint(path: str | os.PathLike, recipe: dict, state_dict: Mapping, 
         "sepkit_version": sepkit.__version__,
         "plugins": dict(plugins),
         **extra,
+        "format": CHECKPOINT_FORMAT,
     }
     atomic_save(payload, path)
 
@@ -88,7 +94,10 @@ def checkpoint_file_kind(path: str | os.PathLike) -> FileKind:
     - ``"safetensors"``: an 8-byte little-endian header length (at most the library's 100 MB limit)
       followed by a JSON header starting with ``{``; the file may still be corrupt;
     - ``"unknown"``: none of these (random bytes, an empty file, audio, text, ...).
+
+    ``path`` may be an ``hf://OWNER/REPO/FILE`` reference (``sepkit.hub``): the cached file is read.
     """
+    path = local_file(path, "checkpoint")
     with open(path, "rb") as f:
         head = f.read(512)
     if head[:4] == b"PK\x03\x04":
@@ -108,9 +117,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     Raises ``SepkitError`` for a missing, unreadable, corrupt or malformed file, and
     ``NotASepkitCheckpoint`` for a readable weights file in another layout (a safetensors file, a
     torch file without sepkit's keys, or one whose pickled objects ``weights_only`` refuses), which
-    callers offer to the recipe's components.
+    callers offer to the recipe's components. ``path`` may be an ``hf://OWNER/REPO/FILE`` reference
+    (``sepkit.hub``): the file is taken from the Hugging Face cache, downloaded once if needed.
     """
-    path = Path(path)
+    path = Path(local_file(path, "checkpoint"))
     if not path.is_file():
         raise SepkitError(f"checkpoint {path} not found; give the path of a .ckpt/.pt file")
     kind = _file_kind(path, "checkpoint")
@@ -129,6 +139,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"checkpoint {path} is not a sepkit checkpoint (expected keys {', '.join(FORMAT_KEYS)}); "
             "an official checkpoint of a published model loads through the recipe's components"
         )
+    check_format_readable(payload, f"checkpoint {path}")  # a newer sepkit's file: say so, name the file
     problems = payload_problems(payload)
     if problems:
         raise SepkitError(f"checkpoint {path} is a malformed sepkit checkpoint: {'; '.join(problems)}; {RESAVE}")
@@ -141,9 +152,10 @@ def read_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Any:
 
     For components reading official weights: the file's kind decides how it is read, and every
     failure is a one-line ``SepkitError`` starting with ``{what} {path}`` (``PickledObjectsRefused``
-    when ``weights_only`` refuses the file's objects, with advice for trusted files only).
+    when ``weights_only`` refuses the file's objects, with advice for trusted files only). ``path`` may be
+    an ``hf://OWNER/REPO/FILE`` reference (``sepkit.hub``): the file is taken from the Hugging Face cache.
     """
-    path = Path(path)
+    path = Path(local_file(path, what))
     if not path.is_file():
         raise SepkitError(f"{what} {path} not found")
     kind = _file_kind(path, what)
@@ -156,11 +168,19 @@ def read_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Any:
 
 def payload_problems(payload: Mapping) -> list[str]:
     """What is wrong with a sepkit payload's structure: ``state_dict`` must map str to tensors,
-    ``recipe`` be a mapping and ``plugins`` map distribution names to version strings (both may be None)."""
+    ``recipe`` be a mapping and ``plugins`` map distribution names to version strings (both may be None).
+
+    A payload of a newer ``format`` than this sepkit reads raises ``SepkitError`` ("upgrade sepkit")
+    before anything else is checked: its layout may differ in ways this code cannot judge.
+    """
     import torch
 
-    state_dict, recipe, plugins = payload["state_dict"], payload.get("recipe"), payload.get("plugins")
+    check_format_readable(payload)
     problems = []
+    fmt = payload.get("format", 1)
+    if not _is_format_number(fmt):
+        problems.append(f"its format is {_short(repr(fmt))}, not a positive integer")
+    state_dict, recipe, plugins = payload["state_dict"], payload.get("recipe"), payload.get("plugins")
     if not isinstance(state_dict, Mapping):
         problems.append(f"its state_dict is a {type(state_dict).__name__}, not a mapping of names to tensors")
     else:
@@ -176,6 +196,28 @@ def payload_problems(payload: Mapping) -> list[str]:
         bad = [f"{_short(repr(k))}: {_short(repr(v))}" for k, v in plugins.items() if not _plugin_entry_ok(k, v)]
         problems.append(_listing("plugins entries are not distribution: version strings", bad, 5))
     return [p for p in problems if p]
+
+
+def check_format_readable(payload: Mapping, where: str = "this checkpoint") -> None:
+    """Raise ``SepkitError`` if ``payload`` records a checkpoint ``format`` newer than ``CHECKPOINT_FORMAT``.
+
+    A payload without ``format`` is format 1 (written before the key existed); a ``format`` that is not a
+    positive integer is left to ``payload_problems``. ``where`` starts the message ("checkpoint PATH").
+    """
+    fmt = payload.get("format", 1)
+    if _is_format_number(fmt) and fmt > CHECKPOINT_FORMAT:
+        import sepkit
+
+        written_by = payload.get("sepkit_version")
+        writer = f"sepkit {written_by}" if isinstance(written_by, str) and written_by else "a newer sepkit"
+        raise SepkitError(
+            f"{where} was written by {writer} (format {fmt}); this sepkit is {sepkit.__version__} "
+            f"(reads format <= {CHECKPOINT_FORMAT}): upgrade sepkit (pip install --upgrade sepkit)"
+        )
+
+
+def _is_format_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _plugin_entry_ok(dist: Any, version: Any) -> bool:

@@ -40,7 +40,8 @@ prints the result. Definitions of the reported keys:
     carries the parent's peak across ``fork``/``exec`` into it. Elsewhere
     ``ru_maxrss`` is used. ``None`` if memory was not measured.
 
-Extras: ``recipe`` (the recipe's file), ``name``, ``seconds``, ``sample_rate``,
+Extras: ``recipe`` (the recipe's file, repository-relative through
+``sepkit.paths.display_path``), ``name``, ``seconds``, ``sample_rate``,
 ``repeats``, ``threads``, ``device``, ``query``, ``description``, ``task`` (the
 query parsed by the pipeline's instruction parser; the first instruction is
 measured), ``text_tokens`` (query tokens the text encoder saw; a text encoder's
@@ -77,6 +78,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from sepkit.errors import SepkitError
+from sepkit.paths import display_path
 
 __all__ = ["count_flops", "count_parameters", "format_count", "measure_complexity"]
 
@@ -312,7 +314,7 @@ def _measure_memory(recipe, seconds: float, description: str, task: str, threads
         "device": str(device),
     }
     env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parent.parent)  # where this sepkit was imported from, not data
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         [sys.executable, "-c", "from sepkit.complexity import _memory_child; _memory_child()"],
@@ -409,7 +411,7 @@ def measure_complexity(
         "flops": total_flops,
         "rtf": time_s / seconds,
         "peak_rss_mb": None,
-        "recipe": loaded.source,
+        "recipe": display_path(loaded.source),
         "name": loaded.config.get("name"),
         "seconds": float(seconds),
         "sample_rate": int(pipeline.sample_rate),

@@ -198,6 +198,25 @@ def instantiate(cfg: Any) -> Any:
         raise ConfigValueError("", str(exc) or type(exc).__name__) from exc
 
 
+def check_config_keys(cls: type, options: Any, where: str, component: str) -> list[str]:
+    """SepkitError naming ``where.<key>`` if ``options`` has a key ``cls.Config`` lacks; returns the allowed keys.
+
+    Needs only the Config's field names (no values are checked), so a recipe's typos can be found in
+    every section before any component is built.
+    """
+    from sepkit.registry import config_class
+
+    allowed = [f.name for f in dataclasses.fields(config_class(cls))]
+    if not isinstance(options, dict):
+        raise SepkitError(f"'{where}' of {component} must be a mapping of keys, got {options!r}")
+    for key in options:
+        if key not in allowed:
+            raise SepkitError(
+                f"unknown key '{where}.{key}' for {component}; allowed keys: {', '.join(allowed) or '(none)'}"
+            )
+    return allowed
+
+
 def component_config(
     cls: type, options: dict, where: str, component: str, defaults: dict | None = None, allow_missing: bool = False
 ) -> Any:
@@ -214,14 +233,7 @@ def component_config(
     from sepkit.registry import config_class
 
     config_cls = config_class(cls)
-    allowed = [f.name for f in dataclasses.fields(config_cls)]
-    if not isinstance(options, dict):
-        raise SepkitError(f"'{where}' of {component} must be a mapping of keys, got {options!r}")
-    for key in options:
-        if key not in allowed:
-            raise SepkitError(
-                f"unknown key '{where}.{key}' for {component}; allowed keys: {', '.join(allowed) or '(none)'}"
-            )
+    allowed = check_config_keys(cls, options, where, component)
     merged_defaults = {k: v for k, v in (defaults or {}).items() if k in allowed and k not in options}
     try:
         cfg = OmegaConf.structured(config_cls)

@@ -8,15 +8,24 @@ samples of each row (rows are zero-padded to the longest). The pipeline folds
 channels into the batch, resamples, and restores both afterwards; components
 never resample.
 
-Roles, and what they exchange::
+Roles, and what they exchange (the abstract methods below, argument names as
+in their signatures)::
 
-    TextEncoder.encode_text(list[str])             -> TextEmbedding
-    AudioEncoder.encode_audio(wave, lengths)       -> AudioFeatures
-    Separator.separate(AudioFeatures, TextEmbedding, tasks) -> AudioFeatures
-    Decoder.decode(AudioFeatures, lengths)         -> wave
+    TextEncoder.encode_text(texts: list[str])                   -> TextEmbedding
+    AudioEncoder.encode_audio(wave, lengths)                    -> AudioFeatures
+    Separator.separate(mixture: AudioFeatures, query: TextEmbedding, tasks) -> AudioFeatures
+    Decoder.decode(features: AudioFeatures, num_samples=None)   -> wave
     Codec.encode(wave, lengths) -> CodecFrames;  Codec.decode(codes) -> wave
-    InstructionParser.parse(str)                   -> list[Instruction]
-    Metric.score(estimate, reference, sample_rate, mixture) -> per-row scores
+    InstructionParser.parse(text: str)                          -> list[Instruction]
+    Metric.score(estimate, reference, sample_rate, mixture=None) -> per-row scores
+
+``tasks`` is ``long [batch]`` (indices into ``TASKS``); ``num_samples`` trims or
+zero-pads the decoded wave to that length; ``codes`` is ``CodecFrames.codes``
+(``long [batch, codebooks, frames]``); a metric with ``needs_text`` also takes
+``texts=[...]``, one description of the target per row. ``InstructionParser``
+is a plain class (not a module) built as ``__init__(self, config=None)``.
+``TextEncoder.task_token_embeddings(tasks=TASKS)`` is optional (encoders with a
+vocabulary override it).
 
 A component may implement two roles (CLAP and Q-Audio are both text and audio
 encoders): inherit from both classes.

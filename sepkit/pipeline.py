@@ -22,42 +22,21 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor, nn
 
+from sepkit.assembly import PIPELINE_KINDS, build_components, check_compatible, component_state, plugin_versions
 from sepkit.chunking import gather_chunks, overlap_add, plan_chunks
 from sepkit.device import autocast, resolve_device, resolve_dtype
 from sepkit.errors import SepkitError
 from sepkit.instructions import TASKS, Instruction, InstructionParser, RuleBasedInstructionParser
 from sepkit.interfaces import AudioEncoder, Decoder, Oracle, Separator, TextEncoder
-from sepkit.recipe import InferenceSettings, Recipe, resolve_components
+from sepkit.recipe import InferenceSettings, Recipe
 from sepkit.task_tokens import append_task_tokens
 from sepkit.waveforms import fit_length
 
-STORED_KINDS = ("text_encoder", "audio_encoder", "separator", "decoder")
+STORED_KINDS = PIPELINE_KINDS
 
 
 def _component_label(kind: str, module: nn.Module) -> str:
     return f"{kind} {getattr(module, 'registry_name', type(module).__name__)!r}"
-
-
-def check_compatible(components: dict[str, nn.Module]) -> None:
-    """Raise naming both components and both values if connected components disagree."""
-    text, audio = components["text_encoder"], components["audio_encoder"]
-    sep, dec = components["separator"], components["decoder"]
-    pairs = [
-        (sep, "consumes", audio, "representation", "separator", "audio_encoder"),
-        (sep, "input_dim", audio, "output_dim", "separator", "audio_encoder"),
-        (sep, "query_dim", text, "embed_dim", "separator", "text_encoder"),
-        (dec, "consumes", sep, "produces", "decoder", "separator"),
-        (dec, "input_dim", sep, "output_dim", "decoder", "separator"),
-        (dec, "frame_rate", audio, "frame_rate", "decoder", "audio_encoder"),
-    ]
-    for a, a_attr, b, b_attr, a_kind, b_kind in pairs:
-        va, vb = getattr(a, a_attr), getattr(b, b_attr)
-        same = abs(va - vb) < 1e-6 if isinstance(va, float) or isinstance(vb, float) else va == vb
-        if not same:
-            raise SepkitError(
-                f"{_component_label(a_kind, a)} has {a_attr}={va!r} but {_component_label(b_kind, b)} "
-                f"has {b_attr}={vb!r}; make them agree in the recipe"
-            )
 
 
 class SeparationPipeline(nn.Module):
@@ -106,42 +85,14 @@ class SeparationPipeline(nn.Module):
     @classmethod
     def from_recipe(cls, recipe: Recipe, registry=None) -> SeparationPipeline:
         """Build every component the recipe names, handing upstream sizes downstream."""
+        from sepkit.assembly import stored_kinds
         from sepkit.plugins import get_registry
 
         registry = registry or get_registry()
-        for kind in STORED_KINDS:
-            if recipe.section(kind) is None:
-                raise SepkitError(f"{recipe.source}: a separation recipe needs 'model.{kind}'")
-        resolve_components(recipe, registry)  # every component's keys are checked before any is built
-
-        def build(kind: str, **defaults):
-            try:
-                module = registry.build(kind, recipe.section(kind), where=f"model.{kind}", **defaults)
-            except SepkitError as exc:
-                raise SepkitError(f"{recipe.source}: {exc}") from None
-            module.registry_name = recipe.section(kind).name
-            return module
-
-        text = build("text_encoder")
-        audio = build("audio_encoder")
-        sep = build(
-            "separator",
-            input_dim=audio.output_dim,
-            query_dim=text.embed_dim,
-            sample_rate=audio.sample_rate,
-        )
-        dec = build("decoder", input_dim=sep.output_dim, sample_rate=audio.sample_rate)
+        built = build_components(recipe, registry)  # sepkit.assembly: checked, built, sizes handed downstream
         parser = build_instruction_parser(recipe, registry)
-        stored = []
-        for kind, module in (("text_encoder", text), ("audio_encoder", audio), ("separator", sep), ("decoder", dec)):
-            section = recipe.section(kind)
-            frozen = bool(section.get("freeze", False))
-            if frozen:
-                module.requires_grad_(False)
-            if bool(section.get("in_checkpoint", not frozen)):
-                stored.append(kind)
         try:
-            return cls(text, audio, sep, dec, parser, recipe=recipe, stored_kinds=stored)
+            return cls(**built, instruction_parser=parser, recipe=recipe, stored_kinds=stored_kinds(recipe))
         except SepkitError as exc:
             raise SepkitError(f"{recipe.source}: {exc}") from None
 
@@ -167,11 +118,7 @@ class SeparationPipeline(nn.Module):
     # --- checkpoints -------------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Tensor]:
         """State of the components stored in checkpoints (frozen pretrained ones are rebuilt from their source)."""
-        return {
-            f"{kind}.{key}": value
-            for kind in self.stored_kinds
-            for key, value in getattr(self, kind).state_dict().items()
-        }
+        return component_state(self.components(), self.stored_kinds)
 
     def load_checkpoint_state(self, state_dict: dict, where: str) -> None:
         from sepkit.checkpoint import load_state_dict_checked
@@ -183,16 +130,7 @@ class SeparationPipeline(nn.Module):
         """{distribution: version} of the plugins that provide this pipeline's components."""
         from sepkit.plugins import get_registry
 
-        registry = registry or get_registry()
-        out = {}
-        if self.recipe is None:
-            return out
-        for kind in ("text_encoder", "audio_encoder", "separator", "decoder", "instruction_parser"):
-            section = self.recipe.section(kind)
-            if section is not None:
-                entry = registry.get(kind, section.name)
-                out[entry.provider] = entry.version
-        return out
+        return plugin_versions(self.recipe, registry or get_registry()) if self.recipe is not None else {}
 
     def save(self, path, **extra) -> None:
         """Write a sepkit checkpoint of this pipeline (atomic)."""
@@ -203,14 +141,15 @@ class SeparationPipeline(nn.Module):
 
     def load(self, path) -> None:
         """Load weights from a sepkit checkpoint, or an official one that a component reads itself."""
-        from sepkit.checkpoint import NotASepkitCheckpoint, load_checkpoint
+        self.apply_checkpoint(path, read_checkpoint(path))
 
-        try:
-            payload = load_checkpoint(path)
-        except NotASepkitCheckpoint as exc:
-            self.load_official_checkpoint(path, exc)
-            return
-        self.load_checkpoint_state(payload["state_dict"], f"checkpoint {path}")
+    def apply_checkpoint(self, path, read: tuple[Optional[dict], Optional[Exception]]) -> None:
+        """Load what ``read_checkpoint(path)`` gave: a sepkit payload's weights, or offer ``path`` as official."""
+        payload, foreign = read
+        if payload is not None:
+            self.load_checkpoint_state(payload["state_dict"], f"checkpoint {path}")
+        else:
+            self.load_official_checkpoint(path, foreign)
 
     def load_official_checkpoint(self, path, reason: Exception) -> None:
         """Offer ``path`` to every component defining ``load_official_checkpoint(path) -> bool``.
@@ -326,24 +265,46 @@ class SeparationPipeline(nn.Module):
         return current
 
     def _chunked(self, rows: list[Tensor], description: str, task: str, progress: bool) -> list[Tensor]:
+        n = len(rows)
+        return self.chunked_forward(rows, [description] * n, [task] * n, progress=progress)
+
+    def chunked_forward(
+        self,
+        rows: list[Tensor],
+        descriptions: list[str],
+        tasks: list[str],
+        batch_size: Optional[int] = None,
+        progress: bool = False,
+    ) -> list[Tensor]:
+        """rows: float [samples] at ``sample_rate``, one description and task ("extract"/"remove") each
+        -> estimates, same shapes. Long rows are cut into ``inference.chunk_seconds`` chunks that overlap by
+        ``overlap_seconds`` and are cross-faded back; ``batch_size`` chunks (default: the recipe's) share a
+        forward pass.
+
+        Only chunks of equal length share a pass, so no chunk is zero-padded and each row's estimate is
+        what it gets alone (up to float rounding), whatever else is in the batch.
+        """
         chunk = max(1, int(round(self.settings.chunk_seconds * self.sample_rate)))
         overlap = int(round(self.settings.overlap_seconds * self.sample_rate))
+        batch_size = max(1, batch_size or self.settings.batch_size)
         lengths = [r.shape[-1] for r in rows]
         chunks = plan_chunks(lengths, chunk, overlap)
-        batch_size = self.settings.batch_size
-        starts = range(0, len(chunks), batch_size)
-        bar = _progress(starts, f"{task} {description!r}", progress and len(chunks) > batch_size)
-        outputs = []
-        task_id = TASKS.index(task)
-        for s in bar:
-            part = chunks[s : s + batch_size]
+        by_length: dict[int, list[int]] = {}
+        for index, c in enumerate(chunks):
+            by_length.setdefault(c.length, []).append(index)
+        groups = [g[s : s + batch_size] for g in by_length.values() for s in range(0, len(g), batch_size)]
+        label = f"{tasks[0]} {descriptions[0]!r}" if len(set(descriptions)) == 1 else "separating"
+        outputs: list[Optional[Tensor]] = [None] * len(chunks)
+        for group in _progress(groups, label, progress and len(groups) > 1):
+            part = [chunks[i] for i in group]
             batch, batch_lengths = gather_chunks(rows, part)
-            tasks = torch.full((len(part),), task_id, dtype=torch.long, device=batch.device)
-            estimate = self.forward(batch, batch_lengths.to(batch.device), [description] * len(part), tasks)
-            estimate = estimate * (
-                torch.arange(batch.shape[-1], device=batch.device)[None] < batch_lengths.to(batch.device)[:, None]
-            )
-            outputs.append(fit_length(estimate.float(), chunk if len(chunks) > 1 else batch.shape[-1]))
+            batch_lengths = batch_lengths.to(batch.device)
+            task_ids = torch.tensor([TASKS.index(tasks[c.row]) for c in part], dtype=torch.long, device=batch.device)
+            estimate = self.forward(batch, batch_lengths, [descriptions[c.row] for c in part], task_ids)
+            estimate = estimate * (torch.arange(batch.shape[-1], device=batch.device)[None] < batch_lengths[:, None])
+            estimate = fit_length(estimate.float(), chunk if len(chunks) > 1 else batch.shape[-1])
+            for i, row in zip(group, estimate):
+                outputs[i] = row[None]
         width = max(o.shape[-1] for o in outputs)
         stacked = torch.cat([fit_length(o, width) for o in outputs])
         return overlap_add(stacked, chunks, lengths, overlap)
@@ -372,25 +333,31 @@ def build_pipeline(recipe: Recipe, checkpoint: Optional[str] = None, registry=No
     """Build from a recipe and load ``checkpoint`` (or the recipe's own ``checkpoint:``) if any.
 
     A sepkit checkpoint is read (and its plugins checked) before the model is built, so a bad path
-    fails fast; any other torch file is offered to the components as an official checkpoint.
+    fails fast; any other torch file is offered to the components as an official checkpoint. An
+    ``hf://OWNER/REPO/FILE`` reference is first resolved to its file in the Hugging Face cache
+    (``sepkit.hub``; downloaded once, ``HF_HUB_OFFLINE=1`` honoured), before anything is built.
     """
-    from sepkit.checkpoint import NotASepkitCheckpoint, load_checkpoint
+    from sepkit.hub import local_file
 
-    path = checkpoint or recipe.checkpoint_path()
-    payload, foreign = None, None
-    if path is not None:
-        try:
-            payload = load_checkpoint(path)
-        except NotASepkitCheckpoint as exc:
-            foreign = exc
+    path = local_file(checkpoint or recipe.checkpoint_path(), "checkpoint")
+    read = read_checkpoint(path) if path is not None else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # weights a checkpoint does not set are the same on every run
         pipeline = SeparationPipeline.from_recipe(recipe, registry)
-    if payload is not None:
-        pipeline.load_checkpoint_state(payload["state_dict"], f"checkpoint {path}")
-    elif foreign is not None:
-        pipeline.load_official_checkpoint(path, foreign)
+    if read is not None:
+        pipeline.apply_checkpoint(path, read)
     return pipeline
 
 
-__all__ = ["SeparationPipeline", "build_pipeline", "check_compatible"]
+def read_checkpoint(path) -> tuple[Optional[dict], Optional[Exception]]:
+    """``(payload, None)`` for a sepkit checkpoint (its plugins checked), ``(None, reason)`` for another weights
+    file (an official release a component may recognise); a bad file is a SepkitError."""
+    from sepkit.checkpoint import NotASepkitCheckpoint, load_checkpoint
+
+    try:
+        return load_checkpoint(path), None
+    except NotASepkitCheckpoint as exc:
+        return None, exc
+
+
+__all__ = ["SeparationPipeline", "build_pipeline", "check_compatible", "read_checkpoint"]

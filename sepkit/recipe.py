@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
@@ -40,6 +41,7 @@ TEXT_KEYS = ("name", "description", "checkpoint")  # top-level keys whose value 
 MODEL_KINDS = ("text_encoder", "audio_encoder", "separator", "decoder", "codec", "instruction_parser")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
+RECIPES_PACKAGE = "sepkit_recipes"  # the resources package holding the bundled recipes (recipes/ in a checkout)
 
 
 @dataclass
@@ -75,29 +77,65 @@ class Recipe:
 
         return OmegaConf.to_yaml(self.config, resolve=True)
 
-    def checkpoint_path(self) -> Optional[Path]:
+    def checkpoint_path(self) -> Optional[Path | str]:
+        """The recipe's ``checkpoint:``: a Path (relative ones beside the recipe), or an ``hf://`` reference
+        as the string it is (``sepkit.hub`` resolves it when loading), or None."""
+        from sepkit.hub import is_hub_reference
+
         ckpt = self.config.get("checkpoint")
         if not ckpt:
             return None
+        if is_hub_reference(ckpt):
+            return str(ckpt)
         path = Path(ckpt)
         return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
 
 
 def recipes_dir() -> Path:
-    """The bundled ``recipes/`` folder (beside the ``sepkit`` package in a source checkout)."""
-    return Path(__file__).resolve().parent.parent / "recipes"
+    """The bundled recipes and the weights they ship with: the ``sepkit_recipes`` resources package.
+
+    Found through ``importlib.resources``: in a source checkout (``pip install -e .``) this is the
+    repository's ``recipes/`` folder, in an installed wheel ``site-packages/sepkit_recipes``.
+    Recipes name their shipped weights by paths relative to themselves, so the folder must be a real
+    one (an unpacked install), not a zip archive.
+    """
+    try:
+        root = resources.files(RECIPES_PACKAGE)
+    except ModuleNotFoundError:
+        raise SepkitError(
+            f"the bundled recipes ({RECIPES_PACKAGE}) are not installed; reinstall sepkit "
+            "(pip install sepkit, or pip install -e . in a checkout)"
+        ) from None
+    if not isinstance(root, Path):
+        raise SepkitError(
+            f"the bundled recipes ({RECIPES_PACKAGE}) are inside an archive ({root}); install sepkit "
+            "unpacked (pip install sepkit) so the recipes and their weights are files"
+        )
+    return root
+
+
+def bundled_recipe_names() -> list[str]:
+    """Names of the bundled recipes, sorted: "audiosep", "mini/audiosep", "tiny/stft_mask", ..."""
+    root = recipes_dir()
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
 
 
 def find_recipe(name_or_path: str) -> Path:
-    """A recipe file from a path, or a bundled recipe's name ("mini/audiosep", "tiny/stft_mask")."""
+    """A recipe file from a path, or a bundled recipe's name ("mini/audiosep", "tiny/stft_mask").
+
+    A path that exists wins over a bundled recipe of the same name.
+    """
     path = Path(name_or_path)
     if path.is_file():
         return path
-    for candidate in (recipes_dir() / name_or_path, recipes_dir() / f"{name_or_path}.yaml"):
+    root = recipes_dir()
+    for candidate in (root / name_or_path, root / f"{name_or_path}.yaml"):
         if candidate.is_file():
             return candidate
-    bundled = sorted(str(p.relative_to(recipes_dir()).with_suffix("")) for p in recipes_dir().rglob("*.yaml"))
-    raise SepkitError(f"recipe {name_or_path!r} not found: give a YAML file or a bundled recipe ({', '.join(bundled)})")
+    raise SepkitError(
+        f"recipe {name_or_path!r} not found: give a YAML file or a bundled recipe "
+        f"({', '.join(bundled_recipe_names())})"
+    )
 
 
 def _read_yaml(path: Path) -> Any:
@@ -294,9 +332,12 @@ def _resolve_weight_paths(node: Any, folders: list[Path]) -> None:
 
     A relative path that exists next to the recipe file (or its ``extends`` base) becomes that absolute
     path, so a recipe can ship with its weights and run from any folder; other relative paths are left
-    as written (relative to the working directory, e.g. ``runs/...`` from the repository root).
+    as written (relative to the working directory, e.g. ``runs/...`` from the repository root), and so are
+    ``hf://OWNER/REPO/FILE`` references (resolved through the hub cache when the weights are read).
     """
     from omegaconf import OmegaConf
+
+    from sepkit.hub import is_hub_reference
 
     if node is None or not OmegaConf.is_dict(node):
         return
@@ -306,7 +347,13 @@ def _resolve_weight_paths(node: Any, folders: list[Path]) -> None:
         value = node[key]
         if OmegaConf.is_dict(value):
             _resolve_weight_paths(value, folders)
-        elif key in WEIGHT_PATH_KEYS and isinstance(value, str) and value and not Path(value).is_absolute():
+        elif (
+            key in WEIGHT_PATH_KEYS
+            and isinstance(value, str)
+            and value
+            and not is_hub_reference(value)
+            and not Path(value).is_absolute()
+        ):
             for folder in folders:
                 candidate = folder / value
                 if candidate.exists():

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from PIL import Image
 
 from sepkit.benchmark import prepare_benchmark, run_benchmark
 from sepkit.benchmark.testsets import resolve_testset_path
@@ -91,7 +92,7 @@ def first_run(tmp_path_factory, sepkit_cli):
     folder = tmp_path_factory.mktemp("bench")
     testset = build_testset(folder)
     out = folder / "out"
-    proc = sepkit_cli(*benchmark_args(testset, out))
+    proc = sepkit_cli(*benchmark_args(testset, out), cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     return testset, out, proc
 
@@ -123,6 +124,32 @@ def test_writes_every_result_file_with_its_keys(first_run):
     for example in scored:
         assert set(example["scores"]) == set(DEFAULT_METRICS)
         assert all(np.isfinite(v) for v in example["scores"].values())
+
+
+def test_result_files_name_the_recipe_by_its_repository_relative_path(first_run):
+    testset, out, _ = first_run
+    results = json.loads((out / "results.json").read_text())
+    (system,) = results["systems"]
+    assert system["recipe"] == system["complexity"]["recipe"] == "recipes/tiny/stft_mask.yaml"
+    assert system["spec"] == "recipes/tiny/stft_mask.yaml"
+    assert results["command"].startswith("sepkit benchmark recipes/tiny/stft_mask.yaml --testset ")
+    assert results["testset"]["path"] == str(testset)  # outside the repository: left as it is
+    for name in ("results.json", "results.csv", "results.md", "report.html"):
+        text = (out / name).read_text()
+        assert "recipes/tiny/stft_mask.yaml" in text and str(REPO) not in text, name
+
+
+def test_test_set_paths_in_results_are_repository_relative_from_a_subfolder(monkeypatch):
+    from types import SimpleNamespace
+
+    from sepkit.benchmark.runner import _public_testset
+    from sepkit.benchmark.testsets import MINI_TESTSETS, TestSet
+
+    monkeypatch.chdir(REPO / "benchmarks")
+    named = TestSet("mini-hsm_tss", REPO / MINI_TESTSETS["mini-hsm_tss"], [], "0" * 64)
+    assert _public_testset(SimpleNamespace(testset=named, examples=[]))["path"] == MINI_TESTSETS["mini-hsm_tss"]
+    given = TestSet(str(REPO / "benchmarks" / "t.jsonl"), REPO / "benchmarks" / "t.jsonl", [], "0" * 64)
+    assert _public_testset(SimpleNamespace(testset=given, examples=[]))["path"] == "benchmarks/t.jsonl"
 
 
 def test_one_row_per_system_and_instruction_with_means_of_the_examples(first_run):
@@ -181,6 +208,9 @@ def test_report_shows_table_and_spectrograms_with_players(first_run):
         folder = out / "report" / key
         for name in ("mixture", "target"):
             assert (folder / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            with Image.open(folder / f"{name}.png") as picture:
+                pixels = np.asarray(picture.convert("L"), dtype=float)
+            assert pixels.shape == (160, 300) and pixels.std() > 5  # the size the page shows; not blank
             assert f"report/{key}/{name}.wav" in page
         estimates = sorted(folder.glob("estimate-*.wav"))  # the system's and the Oracle IRM row's
         assert len(estimates) == 2 and all(sf.info(str(e)).samplerate == SR for e in estimates)
@@ -350,9 +380,8 @@ def test_bad_inputs_exit_2_with_a_clear_message_and_write_nothing(tmp_path, sepk
 
 
 def test_a_missing_mini_testset_says_to_run_make_mini_data(monkeypatch, tmp_path):
-    import sepkit.benchmark.testsets as testsets
 
-    monkeypatch.setattr(testsets, "repository_root", lambda: tmp_path)
+    monkeypatch.setenv("SEPKIT_DATA_ROOT", str(tmp_path))
     with pytest.raises(SepkitError, match="make mini-data"):
         resolve_testset_path("mini-hsm_tss")
     monkeypatch.undo()

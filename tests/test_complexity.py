@@ -104,11 +104,13 @@ def test_overrides_change_the_model(tiny_recipe):
 
 
 def test_cli_json(sepkit_cli, tiny_recipe):
-    proc = sepkit_cli("complexity", tiny_recipe, "--seconds", "0.5", "--repeats", "1", "--json")
+    repo = tiny_recipe.parents[2]  # <repo>/recipes/tiny/stft_mask.yaml
+    proc = sepkit_cli("complexity", tiny_recipe, "--seconds", "0.5", "--repeats", "1", "--json", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     for key in CONTRACT_KEYS:
         assert key in result, key
+    assert result["recipe"] == "recipes/tiny/stft_mask.yaml"  # repository-relative, not this machine's path
     assert result["peak_rss_mb"] > 0
     assert result["rss_after_build_mb"] <= result["peak_rss_mb"]
 

@@ -337,7 +337,16 @@ def outcomes_of(outcomes, class_name, outcome):
                 "test_encodes_its_shortest_input",
             },
         ),
-        ("SeparatorContract", "tiny-sep", {"test_declares_attributes", "test_output_shapes"}),
+        (
+            "SeparatorContract",
+            "tiny-sep",
+            {
+                "test_declares_attributes",
+                "test_output_shapes",
+                "test_different_queries_give_different_outputs",
+                "test_batch_padding_does_not_change_output",
+            },
+        ),
         (
             "DecoderContract",
             "tiny-dec",

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from sepkit.errors import SepkitError
+from sepkit.hub import local_file
 
 from .vit import AudioMAEViT
 
@@ -44,8 +45,10 @@ def read_official_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]
     """The ``model`` dict of an official AudioMAE file, a sepkit ``mae`` checkpoint, or a bare state dict.
 
     Read with ``torch.load(weights_only=True)``; the only non-tensor global allowed is
-    ``argparse.Namespace`` (the ``args`` entry of files written by the official ``save_model``).
+    ``argparse.Namespace`` (the ``args`` entry of files written by the official ``save_model``). ``path`` may be
+    an ``hf://OWNER/REPO/FILE`` reference (resolved in the Hugging Face cache, ``sepkit.hub``).
     """
+    path = local_file(path, "AudioMAE checkpoint")
     path = Path(path).expanduser()
     if not path.is_file():
         raise SepkitError(f"AudioMAE checkpoint {path} not found; give the path of {OFFICIAL_FILES}")
@@ -107,9 +110,11 @@ def encoder_state_dict(state: Mapping[str, torch.Tensor], model: AudioMAEViT, wh
 
 
 def load_official_encoder(path: str | os.PathLike, model: AudioMAEViT) -> None:
-    """Read an official AudioMAE file and load its encoder into ``model`` strictly (key problems listed)."""
+    """Read an official AudioMAE file (a path or an ``hf://`` reference) and load its encoder into ``model``
+    strictly (key problems listed)."""
     from sepkit.checkpoint import load_state_dict_checked
 
+    path = local_file(path, "AudioMAE checkpoint")
     where = f"AudioMAE checkpoint {Path(path).expanduser()}"
     state = encoder_state_dict(read_official_state_dict(path), model, where)
     load_state_dict_checked(model, state, f"{where} (official layout)")

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from sepkit.errors import SepkitError
+from sepkit.hub import local_file
 
 from .backbone import ARCHITECTURE_KEYS, ITER3_CONFIG, BEATsModel
 
@@ -39,7 +40,11 @@ OFFICIAL_FILES = "BEATs_iter3.pt or BEATs_iter3_plus_AS2M.pt from https://github
 
 
 def read_official_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """(architecture cfg, state dict) of an official BEATs file; a SepkitError naming the problem otherwise."""
+    """(architecture cfg, state dict) of an official BEATs file; a SepkitError naming the problem otherwise.
+
+    ``path`` may be an ``hf://OWNER/REPO/FILE`` reference (resolved in the Hugging Face cache, ``sepkit.hub``).
+    """
+    path = local_file(path, "BEATs checkpoint")
     path = Path(path).expanduser()
     if not path.is_file():
         raise SepkitError(f"BEATs checkpoint {path} not found; give the path of {OFFICIAL_FILES}")

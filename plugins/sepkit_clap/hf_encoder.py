@@ -57,7 +57,10 @@ class HFClapEncoder(ClapEncoder):
             self.tokenizer, self.standin_tokenizer = standin_tokenizer(), True
             self.feature_extractor = ClapFeatureExtractor(**LAION_MEL)
         else:
-            self.model, self.tokenizer, self.feature_extractor = self._from_dir(Path(config.model_dir).expanduser())
+            from sepkit.hub import local_folder  # a hub name (hf://laion/clap-htsat-unfused) -> its cached folder
+
+            folder = Path(local_folder(config.model_dir, "clap-hf: model_dir")).expanduser()
+            self.model, self.tokenizer, self.feature_extractor = self._from_dir(folder)
             self.trained = True
         self.model.eval()
         self.embed_dim = self.output_dim = int(self.model.config.projection_dim)

@@ -34,10 +34,14 @@ CLAP_PARTS = ("text_branch.", "audio_branch.", "text_projection.", "audio_projec
 
 
 def read_weights_file(path: str | Path) -> object:
-    """The contents of ``path`` read safely (torch ``weights_only=True`` or safetensors, told by its bytes)."""
-    from sepkit.checkpoint import read_weights_file as read_safely
+    """The contents of ``path`` read safely (torch ``weights_only=True`` or safetensors, told by its bytes).
 
-    return read_safely(Path(path).expanduser(), "CLAP checkpoint")
+    ``path`` may be an ``hf://OWNER/REPO/FILE`` reference, read from the Hugging Face cache (``sepkit.hub``).
+    """
+    from sepkit.checkpoint import read_weights_file as read_safely
+    from sepkit.hub import is_hub_reference
+
+    return read_safely(path if is_hub_reference(path) else Path(path).expanduser(), "CLAP checkpoint")
 
 
 def _state_dict(payload: object) -> Optional[Mapping]:

@@ -2,7 +2,9 @@
 
 LAION-CLAP's constructor calls ``RobertaModel.from_pretrained('roberta-base')`` and
 ``RobertaTokenizer.from_pretrained('roberta-base')``, which reach the Hugging Face hub. Here the
-text branch comes from ``text_model_dir``, a local copy of roberta-base:
+text branch comes from ``text_model_dir``, a local copy of roberta-base or its hub name
+(``hf://FacebookAI/roberta-base`` or ``FacebookAI/roberta-base``, taken from the Hugging Face cache by
+``sepkit.hub``):
 
 - ``config.json`` (required), the RoBERTa sizes;
 - ``vocab.json`` + ``merges.txt`` (or ``tokenizer.json``), the byte-level BPE tokenizer;
@@ -128,7 +130,9 @@ def resolve_text_branch(text_model_dir: Optional[str], overrides: dict, who: str
     overrides = dict(overrides or {})
     if text_model_dir is None:
         return TextBranchSource(RobertaConfig(**{**ROBERTA_BASE, **overrides}), None, standin_tokenizer(), True)
-    folder = Path(text_model_dir).expanduser()
+    from sepkit.hub import local_folder  # a hub name (hf://FacebookAI/roberta-base) -> its cached folder
+
+    folder = Path(local_folder(text_model_dir, f"{who}: text_model_dir")).expanduser()
     if not (folder / "config.json").is_file():
         raise SepkitError(
             f"{who}: text_model_dir {folder} has no config.json; give a local copy of roberta-base "

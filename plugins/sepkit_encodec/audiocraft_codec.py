@@ -44,6 +44,7 @@ from torch import Tensor
 
 from sepkit.config import non_negative, positive
 from sepkit.errors import SepkitError
+from sepkit.hub import local_file
 from sepkit.interfaces import Codec, CodecFrames
 
 from .audiocraft_presets import PRESETS, preset_config
@@ -83,7 +84,9 @@ def import_audiocraft():
 
 
 def read_checkpoint(path: str | Path) -> tuple[str, dict[str, Tensor]]:
-    """(xp.cfg as YAML text, model state dict) of an audiocraft compression-model file."""
+    """(xp.cfg as YAML text, model state dict) of an audiocraft compression-model file (a path or an
+    ``hf://OWNER/REPO/FILE`` reference, resolved in the Hugging Face cache by ``sepkit.hub``)."""
+    path = local_file(path, "audiocraft checkpoint")
     path = Path(path).expanduser()
     if not path.is_file():
         raise SepkitError(f"audiocraft checkpoint {path} not found; give an exported EnCodec file (export_encodec)")

@@ -8,7 +8,8 @@ codebooks of 10 bits (G x 10 x 75 bit/s).
 
 ``model_dir``: a local folder in the layout of the official ``facebook/encodec_24khz`` release
 (``config.json``, ``model.safetensors`` or ``pytorch_model.bin``, ``preprocessor_config.json``),
-read with ``from_pretrained(model_dir, local_files_only=True)``; nothing is downloaded. Without it
+read with ``from_pretrained(model_dir, local_files_only=True)``, or its hub name (``hf://facebook/encodec_24khz``
+or ``facebook/encodec_24khz``: the snapshot in the Hugging Face cache, ``sepkit.hub``). Without it
 the model has random weights in the published 24 kHz configuration (transformers' ``EncodecConfig``
 defaults: 14.85 M parameters, as HSM-TSS Table IX lists for EnCodec), or smaller sizes given by
 the size keys (tests). Only the 24 kHz layout is supported (no chunking, no loudness
@@ -26,6 +27,7 @@ from torch import Tensor
 
 from sepkit.config import positive
 from sepkit.errors import SepkitError
+from sepkit.hub import local_folder
 from sepkit.interfaces import Codec, CodecFrames
 
 OFFICIAL = "the files of facebook/encodec_24khz (config.json, model.safetensors, preprocessor_config.json)"
@@ -34,7 +36,7 @@ SIZE_KEYS = ("hidden_size", "num_filters", "upsampling_ratios", "num_lstm_layers
 
 @dataclass
 class HFEncodecConfig:
-    model_dir: Optional[str] = None  # local folder in the facebook/encodec_24khz layout
+    model_dir: Optional[str] = None  # local folder in the facebook/encodec_24khz layout, or a hub name
     bandwidth: float = positive(6.0)  # kbit/s: 1.5, 3, 6, 12 or 24 (2 to 32 codebooks)
     # sizes of a random-weight model (only without model_dir); None = the published 24 kHz model's
     hidden_size: Optional[int] = positive(None)  # 128
@@ -57,7 +59,7 @@ def build_model(config: HFEncodecConfig):
             f"codec 'encodec': {', '.join(sizes)} set together with model_dir; the sizes come from "
             f"{config.model_dir}/config.json, drop them"
         )
-    folder = Path(config.model_dir).expanduser()
+    folder = Path(local_folder(config.model_dir, "codec 'encodec': model_dir")).expanduser()
     if not (folder / "config.json").is_file():
         raise SepkitError(
             f"codec 'encodec': model_dir {folder} has no config.json; give a local folder with {OFFICIAL}"

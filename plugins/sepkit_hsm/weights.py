@@ -19,12 +19,15 @@ from torch import Tensor, nn
 
 from sepkit.checkpoint import load_checkpoint, load_state_dict_checked
 from sepkit.errors import SepkitError
+from sepkit.hub import local_file
 
 PREFIX = "separator."
 
 
 def separator_state(path: str, where: str) -> dict[str, Tensor]:
-    """The ``separator.*`` tensors of the sepkit checkpoint at ``path``, with the prefix removed."""
+    """The ``separator.*`` tensors of the sepkit checkpoint at ``path`` (or an ``hf://OWNER/REPO/FILE``
+    reference, resolved in the Hugging Face cache by ``sepkit.hub``), with the prefix removed."""
+    path = local_file(path, f"{where}: checkpoint")
     path = str(Path(path).expanduser())
     state = load_checkpoint(path)["state_dict"]
     out = {k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)}

@@ -15,7 +15,7 @@ differently from AudioSep's ResUNet30:
   FiLM there), drop the last time row (2n + 1 -> 2n; the frequency axis keeps 2n + 1, matching
   the floor-pooled odd widths), concatenate the skip and apply two residual blocks.
 
-The residual block reuses ``sepkit_resunet.blocks.ConvBlockRes`` (same batch norms, 3x3
+The residual block reuses ``sepkit.layers.resunet.ConvBlockRes`` (same batch norms, 3x3
 convolutions, 1x1 shortcut and initialisation) and only replaces its FiLM layers and forward.
 """
 
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from sepkit_resunet.blocks import LEAKY_SLOPE, ConvBlockRes, init_layer
+from sepkit.layers.resunet import LEAKY_SLOPE, ConvBlockRes, init_layer
 
 BN_MOMENTUM = 0.1  # LASS-Net's residual blocks build nn.BatchNorm2d without a momentum argument
 

@@ -13,6 +13,7 @@ mixture minus the extracted source.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from omegaconf import MISSING
@@ -70,14 +71,20 @@ class MaskNetSeparator(IdealRatioMaskOracle, Separator):
         )
         self.proj_out = nn.Linear(config.hidden, config.input_dim)
 
-    def mask(self, mixture: Tensor, query: Tensor) -> Tensor:
-        """mixture complex [B, F, bins], query [B, query_dim] -> mask float [B, F, bins] in [0, 1]."""
+    def mask(self, mixture: Tensor, query: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        """mixture complex [B, F, bins], query [B, query_dim], valid frames long [B] -> mask float [B, F, bins]
+        in [0, 1]. Hidden frames past ``lengths`` are zeroed before every convolution, so an example's mask does
+        not depend on the padding it is batched with."""
+        valid = None
+        if lengths is not None:
+            valid = (torch.arange(mixture.shape[1], device=mixture.device)[None] < lengths[:, None].to(mixture.device))
+            valid = valid[..., None]
         x = self.proj_in(torch.log1p(mixture.abs()))
         for block in self.blocks:
-            x = block(x, query)
+            x = block(x if valid is None else x * valid, query)
         return torch.sigmoid(self.proj_out(x))
 
     def separate(self, mixture: AudioFeatures, query: TextEmbedding, tasks: Tensor) -> AudioFeatures:
-        mask = self.mask(mixture.frames, query.pooled.to(self.proj_in.weight.dtype))
+        mask = self.mask(mixture.frames, query.pooled.to(self.proj_in.weight.dtype), mixture.lengths)
         frames = mixture.frames * mask.float()
         return AudioFeatures(frames=frames, lengths=mixture.lengths, frame_rate=mixture.frame_rate)

@@ -8,13 +8,13 @@ Speech2Text, SpeechEncoderDecoder) loads here with ``local_files_only=True``::
     -> AutoFeatureExtractor (each row at its own length) -> generate (beam search, max_new_tokens)
     -> AutoTokenizer.batch_decode -> B captions
 
-ms-CLAP itself is not a transformers model and is not supported.
+ms-CLAP itself is not a transformers model and is not supported. ``model_dir`` may also be a hub name
+(``hf://OWNER/REPO`` or ``OWNER/REPO``): its snapshot in the Hugging Face cache (``sepkit.hf_local.local_dir``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import torch
@@ -23,7 +23,10 @@ from torch import Tensor
 
 from sepkit.config import positive
 from sepkit.errors import SepkitError
+from sepkit.hf_local import local_dir
 from sepkit.source_finding import Captioner
+
+EXAMPLE = "a Whisper-based audio captioner with its model, feature extractor and tokenizer files"
 
 
 class HFCaptioner(Captioner):
@@ -31,7 +34,7 @@ class HFCaptioner(Captioner):
 
     @dataclass
     class Config:
-        model_dir: str = MISSING  # local directory: config, weights, feature extractor and tokenizer files
+        model_dir: str = MISSING  # local directory (config, weights, feature extractor, tokenizer) or hub name
         num_beams: int = positive(1)
         max_new_tokens: int = positive(48)
         prefix: Optional[str] = None  # text prompt some captioners expect (passed as decoder prompt ids)
@@ -42,17 +45,13 @@ class HFCaptioner(Captioner):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        if not Path(config.model_dir).is_dir():
-            raise SepkitError(
-                f"hf-captioner: model_dir {config.model_dir} is not a directory; give a local audio-captioning "
-                "model in the Hugging Face layout (model, feature extractor and tokenizer files)"
-            )
+        model_dir = local_dir(config.model_dir, "model_dir", "hf-captioner", EXAMPLE)
         try:
-            self.feature_extractor = AutoFeatureExtractor.from_pretrained(config.model_dir, local_files_only=True)
-            self.tokenizer = AutoTokenizer.from_pretrained(config.model_dir, local_files_only=True)
-            self.model = AutoModelForSpeechSeq2Seq.from_pretrained(config.model_dir, local_files_only=True)
+            self.feature_extractor = AutoFeatureExtractor.from_pretrained(str(model_dir), local_files_only=True)
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+            self.model = AutoModelForSpeechSeq2Seq.from_pretrained(str(model_dir), local_files_only=True)
         except (OSError, ValueError) as exc:
-            raise SepkitError(f"hf-captioner: no usable audio captioner in {config.model_dir} ({exc})") from None
+            raise SepkitError(f"hf-captioner: no usable audio captioner in {model_dir} ({exc})") from None
         self.model.eval()
         self.model.requires_grad_(False)
         self.sample_rate = int(self.feature_extractor.sampling_rate)

@@ -4,13 +4,13 @@
             -> greedy decoding (max_new_tokens) -> prompts.parse_source_lines -> list[ParsedSource]
 
 The model is any ``AutoModelForCausalLM`` directory in the Hugging Face layout (the paper uses
-LLaMA-3-8B-Instruct), read with ``local_files_only=True``: nothing is downloaded.
+LLaMA-3-8B-Instruct), read with ``local_files_only=True``: ``from_pretrained`` downloads nothing. A hub name
+(``hf://OWNER/REPO`` or ``OWNER/REPO``) is its snapshot in the Hugging Face cache (``sepkit.hf_local.local_dir``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import torch
@@ -18,9 +18,12 @@ from omegaconf import MISSING
 
 from sepkit.config import non_negative, positive
 from sepkit.errors import SepkitError
+from sepkit.hf_local import local_dir
 from sepkit.source_finding import ParsedSource, SourceParser
 
 from .prompts import FEW_SHOT_EXAMPLES, build_prompt, parse_source_lines
+
+EXAMPLE = "a downloaded instruction-tuned causal LM such as meta-llama/Meta-Llama-3-8B-Instruct"
 
 
 class LLMSourceParser(SourceParser):
@@ -28,7 +31,7 @@ class LLMSourceParser(SourceParser):
 
     @dataclass
     class Config:
-        model_dir: str = MISSING  # local Hugging Face directory (config, weights, tokenizer)
+        model_dir: str = MISSING  # local Hugging Face directory (config, weights, tokenizer) or hub name
         shots: int = non_negative(len(FEW_SHOT_EXAMPLES))
         max_new_tokens: int = positive(256)
         chat_template: bool = True  # wrap the prompt as a user turn when the tokenizer has a chat template
@@ -42,17 +45,13 @@ class LLMSourceParser(SourceParser):
         hf_logging.disable_progress_bar()
         if not 0 <= config.shots <= len(FEW_SHOT_EXAMPLES):
             raise SepkitError(f"llm-parser: shots must be in 0..{len(FEW_SHOT_EXAMPLES)}, got {config.shots}")
-        if not Path(config.model_dir).is_dir():
-            raise SepkitError(
-                f"llm-parser: model_dir {config.model_dir} is not a directory; give a local instruction-tuned "
-                "causal LM in the Hugging Face layout (e.g. a downloaded Meta-Llama-3-8B-Instruct)"
-            )
+        model_dir = local_dir(config.model_dir, "model_dir", "llm-parser", EXAMPLE)
         dtype = getattr(torch, config.dtype) if config.dtype else None
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(config.model_dir, local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(config.model_dir, local_files_only=True, dtype=dtype)
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+            self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True, dtype=dtype)
         except (OSError, ValueError) as exc:
-            raise SepkitError(f"llm-parser: no usable causal LM in {config.model_dir} ({exc})") from None
+            raise SepkitError(f"llm-parser: no usable causal LM in {model_dir} ({exc})") from None
         self.model.eval()
         self.model.requires_grad_(False)
 

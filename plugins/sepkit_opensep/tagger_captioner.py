@@ -19,6 +19,7 @@ from torch import Tensor
 
 from sepkit.config import non_negative, positive, probability
 from sepkit.errors import SepkitError
+from sepkit.hub import local_file
 from sepkit.source_finding import Captioner
 
 from .tagger import SourceTagger
@@ -84,12 +85,14 @@ class TaggerCaptioner(Captioner):
 
     @staticmethod
     def _load(path: str) -> SourceTagger:
+        """The tagger of a `tagger` run's checkpoint (a path or an ``hf://OWNER/REPO/FILE`` reference)."""
         from pathlib import Path
 
         from sepkit.checkpoint import load_checkpoint, load_state_dict_checked
 
         from .system import tagger_config
 
+        path = local_file(path, "tagger-captioner checkpoint")
         if not Path(path).is_file():
             raise SepkitError(
                 f"tagger-captioner: checkpoint {path} not found; train the tagger first "

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from sepkit.errors import SepkitError
+from sepkit.hub import local_file
 
 from .frontend import FRONTENDS, stft_basis
 
@@ -63,7 +64,11 @@ def _numpy_safe_globals() -> list:
 
 
 def read_official_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The ``model`` state dict of an official PANNs file (or a bare state dict), read with weights_only=True."""
+    """The ``model`` state dict of an official PANNs file (or a bare state dict), read with weights_only=True.
+
+    ``path`` may be an ``hf://OWNER/REPO/FILE`` reference (resolved in the Hugging Face cache, ``sepkit.hub``).
+    """
+    path = local_file(path, "PANNs checkpoint")
     path = Path(path).expanduser()
     if not path.is_file():
         raise SepkitError(
@@ -132,7 +137,9 @@ def module_to_official(state: Mapping[str, torch.Tensor], sample_rate: int) -> d
 
 
 def load_official_checkpoint(path: str | os.PathLike, sample_rate: int) -> dict[str, torch.Tensor]:
-    """Read an official PANNs file and return the ``Cnn14`` state dict to load (strictly) into the model."""
+    """Read an official PANNs file (a path or an ``hf://`` reference) and return the ``Cnn14`` state dict to load
+    (strictly) into the model."""
+    path = local_file(path, "PANNs checkpoint")
     where = f"PANNs checkpoint {Path(path).expanduser()}"
     return official_to_module(read_official_state_dict(path), sample_rate, where)
 

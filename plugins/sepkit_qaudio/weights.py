@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from sepkit.errors import SepkitError
+from sepkit.hub import local_file
 
 from .qformer import QFormer
 
@@ -62,9 +63,11 @@ def qformer_state(state_dict: dict, model: QFormer, where: str) -> dict[str, tor
 
 
 def load_qformer_checkpoint(path: str | os.PathLike, model: QFormer) -> None:
-    """Load the Q-Former weights of a ``qaudio`` system checkpoint into ``model`` (sizes checked)."""
+    """Load the Q-Former weights of a ``qaudio`` system checkpoint (a path or an ``hf://OWNER/REPO/FILE``
+    reference, resolved in the Hugging Face cache by ``sepkit.hub``) into ``model`` (sizes checked)."""
     from sepkit.checkpoint import load_checkpoint, load_state_dict_checked
 
+    path = local_file(path, "qaudio checkpoint")
     path = Path(path).expanduser()
     if not path.is_file():
         raise SepkitError(

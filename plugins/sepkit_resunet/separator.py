@@ -48,8 +48,8 @@ from torch.nn import functional as F
 from sepkit.config import positive, probability
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
+from sepkit.layers.resunet import DecoderBlock, EncoderBlock, init_bn, init_layer
 from sepkit.oracles import IdealRatioMaskOracle
-from sepkit_resunet.blocks import DecoderBlock, EncoderBlock, init_bn, init_layer
 
 NUM_BLOCKS = 6
 OFFICIAL_MULTIPLIERS = (1, 2, 4, 8, 12, 12)

@@ -32,6 +32,7 @@ from torch import Tensor
 
 from sepkit.config import positive
 from sepkit.errors import SepkitError
+from sepkit.hub import local_file
 from sepkit.interfaces import Codec, CodecFrames
 
 from .model import TFCodecNet, TFCodecSizes
@@ -93,7 +94,9 @@ class TFCodec(Codec):
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """The tensors of a sepkit checkpoint or a bare state-dict file (``torch.load(weights_only=True)``)."""
+    """The tensors of a sepkit checkpoint or a bare state-dict file (``torch.load(weights_only=True)``); ``path``
+    may be an ``hf://OWNER/REPO/FILE`` reference (resolved in the Hugging Face cache, ``sepkit.hub``)."""
+    path = local_file(path, "tfcodec checkpoint")
     path = Path(path).expanduser()
     if not path.is_file():
         raise SepkitError(
@@ -125,10 +128,12 @@ def codec_state_dict(state: dict[str, Tensor], where: str) -> dict[str, Tensor]:
 
 
 def load_codec_weights(codec: TFCodec, path: str | Path) -> None:
+    """Load ``codec`` strictly from the file (a path or an ``hf://`` reference) its ``checkpoint`` key names."""
     from sepkit.checkpoint import load_state_dict_checked
 
     from .quantizer import add_training_statistics
 
+    path = local_file(path, "tfcodec checkpoint")
     where = f"tfcodec checkpoint {Path(path).expanduser()}"
     state = add_training_statistics(codec_state_dict(read_state_dict(path), where), "net.quantizer.")
     load_state_dict_checked(codec, state, where)

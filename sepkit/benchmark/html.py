@@ -3,9 +3,9 @@
 The table's reference and oracle rows are grey and italic. For each example: the mixture,
 the instruction's target and the estimate of every system and oracle row as log-spectrogram
 images (``sepkit.report.spectrogram``, one shared dB range per example so they compare by
-eye) with audio players. Media files go to
-``DIR/report/<example>/`` (16-bit wav, PNG); the page links them relatively, so the
-folder can be moved or committed as a whole.
+eye) with audio players. Media files go to ``DIR/report/<example>/`` (16-bit wav, 300 x 160
+PNG drawn by matplotlib); the page links them relatively, so the folder can be moved or
+committed as a whole.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from sepkit.atomic import atomic_path
 from sepkit.benchmark.tables import SIGNIFICANCE_INTRO, Cell, significance_lines, table_sections
 from sepkit.benchmark.testsets import safe_name
-from sepkit.report.spectrogram import log_spectrogram_db, spectrogram_image, write_png
+from sepkit.report.spectrogram import log_spectrogram_db, write_spectrogram
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;background:#fafafa;color:#222;max-width:1600px}
@@ -91,7 +91,7 @@ def _write_media(folder: Path, name: str, wave: np.ndarray, sample_rate: int, re
     peak = float(np.abs(wave).max()) if wave.size else 0.0
     playable = wave / peak * 0.99 if peak > 0.99 else wave  # 16-bit wav: keep within full scale
     write_audio(folder / f"{name}.wav", playable, sample_rate, subtype="PCM_16")
-    write_png(folder / f"{name}.png", spectrogram_image(wave, sample_rate, reference_db=reference_db))
+    write_spectrogram(folder / f"{name}.png", wave, sample_rate, reference_db=reference_db)
 
 
 def _figure(folder_rel: str, name: str, caption: str, extra: str = "") -> str:

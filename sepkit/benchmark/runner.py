@@ -14,6 +14,9 @@ right after the system while its model is in memory, then Mixture, Mixture x 0.5
 
 Outputs, written only at the end and each atomically: ``results.json`` (every
 per-example score), ``results.csv``, ``results.md`` and ``report.html`` (+ ``report/``).
+They name recipes, checkpoints and the test set by repository-relative paths
+(``sepkit.paths.display_path``), so committed results do not carry the absolute path
+of the machine that ran them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from sepkit.benchmark.tables import csv_text, markdown_page, summarise, write_te
 from sepkit.benchmark.testsets import safe_name
 from sepkit.data.manifest import ClipCache, instruction_target, instruction_target_text, render_mixture
 from sepkit.errors import SepkitError
+from sepkit.paths import display_path, display_words
 from sepkit.waveforms import fit_length
 
 RESULT_FILES = ("results.json", "results.csv", "results.md", "report.html")
@@ -407,7 +411,7 @@ def run_benchmark(plan: BenchmarkPlan, progress: bool = True, log: Optional[Call
     results: dict[str, Any] = {
         "sepkit_version": sepkit.__version__,
         "command": plan.command,
-        "testset": {**plan.testset.describe(), "evaluated": len({e.record.id for e in plan.examples})},
+        "testset": _public_testset(plan),
         "instructions": plan.instructions,
         "metrics": [
             {"name": name, "higher_is_better": bool(metric.higher_is_better), "config": plan.metric_configs[name]}
@@ -415,11 +419,7 @@ def run_benchmark(plan: BenchmarkPlan, progress: bool = True, log: Optional[Call
         ],
         "spectral_preprocessing": plan.spectral_preprocessing(),
         "complexity_seconds": plan.complexity_seconds,
-        "systems": [
-            {**run.system.describe(), "inference": run.inference, "fingerprint": run.fingerprint,
-             "complexity": run.complexity_figures}
-            for run in systems
-        ],  # fmt: skip
+        "systems": [_public_system(run) for run in systems],
         "references": [run.describe() for run in (*oracles, *references)],
         "bootstrap": dict(BOOTSTRAP),
         "report_examples": list(plan.report_keys),
@@ -438,6 +438,33 @@ def run_benchmark(plan: BenchmarkPlan, progress: bool = True, log: Optional[Call
     shown = [run for run in runs if run.report_keys]
     write_report(out / "report.html", results, _report_examples(plan, clips, shown))
     return {**results, "stats": {run.label: run.stats for run in runs}}
+
+
+def _public_testset(plan: BenchmarkPlan) -> dict[str, Any]:
+    """The test set's description for the result files (its path repository-relative)."""
+    described = plan.testset.describe()
+    path = described["path"]
+    if path == str(plan.testset.path):  # a manifest given by its path (a named set's is repository-relative already)
+        path = display_path(path)
+    return {**described, "path": path, "evaluated": len({e.record.id for e in plan.examples})}
+
+
+def _public_system(run: SystemRun) -> dict[str, Any]:
+    """A system's description for the result files: recipe, checkpoint and command-line spec with
+    repository-relative paths, inference settings, fingerprint and complexity figures."""
+    described = run.system.describe()
+    complexity = dict(run.complexity_figures)
+    if complexity.get("recipe"):  # figures cached by an earlier run may hold an absolute path
+        complexity["recipe"] = display_path(complexity["recipe"])
+    return {
+        **described,
+        "spec": " ".join(display_words(described["spec"].split(" "))),
+        "recipe": display_path(described["recipe"]),
+        "checkpoint": display_path(described["checkpoint"]),
+        "inference": run.inference,
+        "fingerprint": run.fingerprint,
+        "complexity": complexity,
+    }
 
 
 def _public(entry: dict) -> dict:

@@ -2,9 +2,10 @@
 
 ``RECIPE`` is a recipe file or a bundled recipe name (``mini/audiosep``); ``@CHECKPOINT``
 is a sepkit checkpoint or an official release that a component of the recipe loads
-(``SeparationPipeline.load``). Without it the recipe's own ``checkpoint:`` is used, and
-without that the weights are untrained. Recipe overrides (``key.path=value``) after a
-system change that system only: ``mini/audiosep inference.batch_size=2``.
+(``SeparationPipeline.load``), as a path or an ``hf://OWNER/REPO/FILE`` reference (``sepkit.hub``).
+Without it the recipe's own ``checkpoint:`` is used, and without that the weights are untrained.
+Recipe overrides (``key.path=value``) after a system change that system only:
+``mini/audiosep inference.batch_size=2``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from sepkit.errors import SepkitError
+from sepkit.paths import display_path
 from sepkit.recipe import Recipe
 
 
@@ -26,7 +28,7 @@ class System:
     spec: str  # as given on the command line
     label: str  # its name in tables and the report
     recipe: Recipe
-    checkpoint: Optional[Path]  # None: untrained weights
+    checkpoint: Optional[Path | str]  # None: untrained weights; a str is an hf://OWNER/REPO/FILE reference
     checkpoint_sha256: Optional[str]
     # "model.decoder.codec.checkpoint" -> sha256 of each component weights file the recipe names
     component_checkpoints: dict[str, str] = field(default_factory=dict)
@@ -75,12 +77,17 @@ def _sha256(path: Path) -> str:
 
 
 def component_checkpoints(tree, where: str = "model") -> dict[str, str]:
-    """Dotted key -> sha256 of every ``checkpoint:`` value under ``tree`` that is an existing file."""
+    """Dotted key -> sha256 of every ``checkpoint:`` value under ``tree`` that is an existing file or an
+    ``hf://OWNER/REPO/FILE`` reference (its file in the Hugging Face cache, fetched now if need be)."""
+    from sepkit.hub import is_hub_reference, resolve_file
+
     found: dict[str, str] = {}
     if isinstance(tree, dict):
         for key, value in tree.items():
             path = f"{where}.{key}"
-            if key == "checkpoint" and isinstance(value, str) and Path(value).expanduser().is_file():
+            if key == "checkpoint" and is_hub_reference(value):
+                found[path] = _sha256(resolve_file(value, path))
+            elif key == "checkpoint" and isinstance(value, str) and Path(value).expanduser().is_file():
                 found[path] = _sha256(Path(value).expanduser())
             else:
                 found.update(component_checkpoints(value, path))
@@ -117,6 +124,7 @@ def load_system(spec: str, registry, overrides: Optional[list[str]] = None) -> S
 
     Nothing is built.
     """
+    from sepkit.hub import is_hub_reference, local_file
     from sepkit.recipe import check_component_names, load_recipe
 
     recipe_arg, checkpoint_arg = split_spec(spec)
@@ -124,16 +132,21 @@ def load_system(spec: str, registry, overrides: Optional[list[str]] = None) -> S
     if overrides:
         spec = " ".join([spec, *overrides])
     check_component_names(recipe, registry)
-    checkpoint = Path(checkpoint_arg) if checkpoint_arg else recipe.checkpoint_path()
-    if checkpoint is not None and not checkpoint.is_file():
-        where = f"system {spec!r}" if checkpoint_arg else f"{recipe.source}: checkpoint:"
-        raise SepkitError(f"{where}: checkpoint {checkpoint} not found; give the path of a .ckpt/.pt file")
+    if checkpoint_arg:
+        checkpoint = checkpoint_arg if is_hub_reference(checkpoint_arg) else Path(checkpoint_arg)
+    else:
+        checkpoint = recipe.checkpoint_path()
+    where = f"system {spec!r}" if checkpoint_arg else f"{recipe.source}: checkpoint:"
+    # an hf:// reference stays the string it is (Path would fold its '//'); its file in the cache is hashed
+    local = local_file(checkpoint, f"system {spec!r}: checkpoint" if checkpoint_arg else where)
+    if local is not None and not local.is_file():
+        raise SepkitError(f"{where}: checkpoint {local} not found; give the path of a .ckpt/.pt file")
     return System(
         spec=spec,
         label=str(recipe.config.get("name") or Path(recipe.source).stem),
         recipe=recipe,
         checkpoint=checkpoint,
-        checkpoint_sha256=_sha256(checkpoint) if checkpoint else None,
+        checkpoint_sha256=_sha256(local) if local else None,
         component_checkpoints=component_checkpoints(recipe.to_container().get("model")),
     )
 
@@ -157,7 +170,7 @@ def load_systems(specs: list[str], registry, labels: Optional[list[str]] = None)
     names = [s.label for s in systems]
     for system in systems:
         if names.count(system.label) > 1 and system.checkpoint is not None:
-            system.label = f"{system.label}@{system.checkpoint}"
+            system.label = f"{system.label}@{display_path(system.checkpoint)}"  # no machine paths in tables
     names = [s.label for s in systems]
     for i, system in enumerate(systems):
         if names.count(system.label) > 1:

@@ -3,7 +3,8 @@
 ``--testset`` is either a mixture manifest (JSONL written by ``sepkit data mix`` or
 ``sepkit data testset``) or the name of a sepkit-mini test set (``MINI_TESTSETS``: the
 ``mini-*`` entries of ``sepkit.data.testsets.TESTSETS``), which ``make mini-data`` builds
-under the repository's ``data/mixes/``.
+under ``data/mixes/``, read relative to ``sepkit.data.testsets.data_root()`` (``$SEPKIT_DATA_ROOT``,
+else the working directory).
 """
 
 from __future__ import annotations
@@ -15,17 +16,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sepkit.data.manifest import MixtureRecord, read_mixtures
-from sepkit.data.testsets import MINI_MIXES_DIR, TESTSETS
+from sepkit.data.testsets import DATA_ROOT_VARIABLE, MINI_MIXES_DIR, TESTSETS, data_root
 from sepkit.errors import SepkitError
 
-# name -> manifest path relative to the repository root (as written by `make mini-data`), e.g.
+# name -> manifest path relative to data_root() (as written by `make mini-data`), e.g.
 # "mini-hsm_tss" -> "data/mixes/hsm_tss_test.jsonl", "mini-dcase" -> "data/mixes/mini-dcase.jsonl"
 MINI_TESTSETS = {spec.name: f"{MINI_MIXES_DIR}/{spec.output_name}" for spec in TESTSETS.values() if spec.is_mini}
-
-
-def repository_root() -> Path:
-    """The source checkout holding ``sepkit/``, ``recipes/`` and ``data/``."""
-    return Path(__file__).resolve().parent.parent.parent
 
 
 @dataclass
@@ -53,7 +49,7 @@ class TestSet:
         """JSON-ready summary: name, path, sha256, count, protocols, seconds and sample rates."""
         return {
             "name": self.name,
-            "path": MINI_TESTSETS.get(self.name, str(self.path)),  # repository-relative for the named sets
+            "path": MINI_TESTSETS.get(self.name, str(self.path)),  # data_root()-relative for the named sets
             "sha256": self.sha256,
             "mixtures": len(self.records),
             "protocols": self.protocols,
@@ -65,12 +61,13 @@ class TestSet:
 def resolve_testset_path(name_or_path: str) -> Path:
     """A manifest path from a path or a sepkit-mini test-set name; raises SepkitError naming the fix."""
     if name_or_path in MINI_TESTSETS:
-        path = repository_root() / MINI_TESTSETS[name_or_path]
+        root = data_root()
+        path = root / MINI_TESTSETS[name_or_path]
         if not path.is_file():
             raise SepkitError(
-                f"test set {name_or_path!r} ({MINI_TESTSETS[name_or_path]}) is not built yet; "
+                f"test set {name_or_path!r} ({MINI_TESTSETS[name_or_path]} in {root}) is not built yet; "
                 f"run `make mini-data` in the repository first (or `sepkit data testset {name_or_path} "
-                f"--out {MINI_MIXES_DIR}`)"
+                f"--out {MINI_MIXES_DIR}`) and run from the repository's root (or set {DATA_ROOT_VARIABLE})"
             )
         return path
     path = Path(name_or_path)

@@ -55,9 +55,11 @@ def add_parser(sub, parents) -> None:
 
 def run(args) -> int:
     from sepkit.benchmark import RESULT_FILES, prepare_benchmark, run_benchmark
+    from sepkit.paths import display_words
     from sepkit.scoring import parse_metric_options
 
-    command = shlex.join(["sepkit", *sys.argv[1:]]) if "benchmark" in sys.argv[1:] else None
+    # the command as the result files quote it: paths repository-relative, not this machine's absolute ones
+    command = shlex.join(["sepkit", *display_words(sys.argv[1:])]) if "benchmark" in sys.argv[1:] else None
     plan = prepare_benchmark(
         args.systems,
         args.testset,

@@ -158,7 +158,7 @@ def run_cache(args) -> int:
         if not manifest.is_file():
             raise SepkitError(f"manifest {manifest} does not exist; give an existing clip or mixture manifest")
     device = resolve_device(args.device or train.device)
-    system = build_system(recipe, train, get_registry()).to(device)
+    system = build_system(recipe, train).to(device)
     summary = {str(m): system.cache_features(m, data, device, progress=True) for m in manifests}
     _print(summary)
     return 0

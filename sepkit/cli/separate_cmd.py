@@ -21,9 +21,8 @@ import re
 import sys
 from pathlib import Path
 
+from sepkit.api import DEFAULT_RECIPE
 from sepkit.errors import SepkitError
-
-DEFAULT_RECIPE = "mini/audiosep"
 
 
 def add_parser(sub, parents) -> None:
@@ -160,8 +159,9 @@ def check_output_argument(output: str) -> None:
 
 
 def run(args) -> int:
+    from sepkit.api import load
     from sepkit.audio import audio_subtype, list_audio_files, read_audio, write_audio
-    from sepkit.pipeline import build_instruction_parser, build_pipeline
+    from sepkit.pipeline import build_instruction_parser
     from sepkit.plugins import get_registry
     from sepkit.recipe import load_recipe
 
@@ -193,22 +193,22 @@ def run(args) -> int:
     plans = plan_outputs(inputs, root, queries, Path(args.output))
     check_outputs_spare_inputs(inputs, plans, args.output)
     check_output_locations(plans)
-    pipeline = build_pipeline(recipe, checkpoint=args.ckpt)
-    if args.ckpt is None and recipe.checkpoint_path() is None:
+    system = load(recipe, checkpoint=args.ckpt, device=args.device, dtype=args.dtype)  # the Python API's object
+    if not system.trained:
         print(
             f"sepkit: note: recipe {recipe.source} has no trained checkpoint; separating with untrained weights "
             "(the end-to-end path runs, the output is not a real separation)",
             file=sys.stderr,
         )
 
-    group = max(1, pipeline.settings.batch_size)
+    group = max(1, system.pipeline.settings.batch_size)
     for start in range(0, len(inputs), group):
         paths = inputs[start : start + group]
         loaded = [read_audio(p) for p in paths]
         waves = [w for w, _ in loaded]
         rates = [sr for _, sr in loaded]
         for qi, query in enumerate(queries):
-            results = pipeline.separate(waves, rates, query, device=args.device, dtype=args.dtype, progress=True)
+            results = system.separate_each(waves, rates, query, progress=True)
             for i, result in enumerate(results):
                 target = plans[start + i][qi]
                 write_audio(target, result.numpy(), rates[i], subtype=audio_subtype(paths[i]))

@@ -20,8 +20,10 @@ the spec and ``i`` (never on ``pairs``), so a smaller build is the first lines o
   on Clotho v2 evaluation clips, as sepkit has no importer for the DCASE clips.
 - ``hybrid_sep-keyword``: Hybrid-Sep's keyword-audio test data: 600 mixtures of 4 AudioSet
   evaluation clips, 1 target.
-- ``mini-*``: the sepkit-mini versions, read from the repository's ``data/mini`` and written by
-  ``make mini-data`` to ``data/mixes`` (``MINI_MIXES_DIR``), where ``--testset NAME`` finds them.
+- ``mini-*``: the sepkit-mini versions, read from ``data/mini`` and written by ``make mini-data`` to
+  ``data/mixes`` (``MINI_MIXES_DIR``), where ``--testset NAME`` finds them. Both folders are relative
+  to the data root (``data_root()``): ``$SEPKIT_DATA_ROOT`` if set, else the working directory (the
+  repository's root when run as the README does), never the folder sepkit is installed in.
 
 Pooled sets (several ``ClipSource``s) first draw the pool: from each source, the tagged
 clips (of its ``group``, if any) are sampled without replacement, the same number from each.
@@ -42,14 +44,20 @@ import numpy as np
 
 from sepkit.errors import SepkitError
 
-MINI_MIXES_DIR = "data/mixes"  # where `make mini-data` writes the mini sets (repository-relative)
+MINI_MIXES_DIR = "data/mixes"  # where `make mini-data` writes the mini sets (relative to data_root())
+DATA_ROOT_VARIABLE = "SEPKIT_DATA_ROOT"  # the folder holding data/mini and data/mixes; unset: the working directory
 SEEDINGS = ("seed-split-index", "seed-index")
 MAX_COUNT_ATTEMPTS = 64  # draws tried per mixture when a set fixes the number of sources
 
 
-def repository_root() -> Path:
-    """The source checkout holding ``sepkit/`` and ``data/`` (mini sets' manifests are relative to it)."""
-    return Path(__file__).resolve().parent.parent.parent
+def data_root() -> Path:
+    """The folder the mini sets' paths (``data/mini/...``, ``data/mixes/...``) are relative to.
+
+    ``$SEPKIT_DATA_ROOT`` if set, else the working directory: ``make mini-data`` writes ``data/`` in
+    the repository's root, where the README's commands run. Not the install location: an installed
+    sepkit has no ``data/`` beside it.
+    """
+    return Path(os.environ.get(DATA_ROOT_VARIABLE) or os.getcwd())
 
 
 # --- the specification ---------------------------------------------------------------------
@@ -59,7 +67,7 @@ class ClipSource:
 
     ``corpus``: the key of ``--corpus KEY=MANIFEST``; ``role``: what these clips are in the set;
     ``made_by``: the command that writes the manifest (named in errors); ``default``: the
-    manifest relative to the repository root (mini sets), None when it must be given;
+    manifest relative to ``data_root()`` (mini sets), None when it must be given;
     ``group``: keep only clips of this tag group (``CLIP_GROUPS``), None for every clip.
     """
 
@@ -115,7 +123,7 @@ class TestSetSpec:
 
     @property
     def is_mini(self) -> bool:
-        """Whether every manifest it needs is in the repository (a sepkit-mini set)."""
+        """Whether every manifest it needs has a default under ``data_root()`` (a sepkit-mini set)."""
         return all(s.default is not None for s in self.sources)
 
     @property
@@ -256,11 +264,12 @@ def resolve_corpora(spec: TestSetSpec, given: Mapping[str, str] | None = None) -
                     f"--corpus {key}={path}: no such file; write the {source.role} with `{source.made_by}`"
                 )
         elif source.default is not None:
-            path = repository_root() / source.default
+            path = data_root() / source.default
             if not path.is_file():
                 raise SepkitError(
-                    f"test set {spec.name} needs {source.default} ({source.role}), which is not built yet; "
-                    f"run `{source.made_by}` in the repository or pass --corpus {key}=MANIFEST"
+                    f"test set {spec.name} needs {source.default} ({source.role}), which is not built yet "
+                    f"(looked in {data_root()}); run `{source.made_by}` in the repository and run from its root "
+                    f"(or set {DATA_ROOT_VARIABLE}), or pass --corpus {key}=MANIFEST"
                 )
         else:
             raise SepkitError(
@@ -376,7 +385,7 @@ def build_testset(spec: TestSetSpec, out, corpora: Mapping[str, str] | None = No
 
 # --- the table as text ------------------------------------------------------------------------
 def needs(spec: TestSetSpec) -> str:
-    """What a build reads: the repository manifests of a mini set, else the --corpus options it needs."""
+    """What a build reads: the ``data/mini`` manifests of a mini set, else the --corpus options it needs."""
     if spec.is_mini:
         return ", ".join(sorted({s.default for s in spec.sources}))
     return " ".join(f"--corpus {key}={key}_test.jsonl" for key in spec.corpora)

@@ -1,1 +1,1 @@
-"""Pictures and pages for people: spectrogram PNGs and small HTML reports (no plotting library needed)."""
+"""Pictures and pages for people: spectrogram PNGs (drawn by matplotlib) and small HTML reports."""

@@ -108,6 +108,36 @@ def perturb_state(module: nn.Module, seed: int = 1234) -> None:
             tensor.add_(0.02 * noise * (1 + tensor.abs()))
 
 
+def relative_difference(first: Tensor, second: Tensor) -> float:
+    """||first - second|| / max(||first||, ||second||) in float64 (complex-aware); 0.0 when both are zero."""
+    a = first.detach().cpu().to(torch.complex128 if first.is_complex() else torch.float64)
+    b = second.detach().cpu().to(torch.complex128 if second.is_complex() else torch.float64)
+    scale = max(float(torch.linalg.vector_norm(a)), float(torch.linalg.vector_norm(b)))
+    return float(torch.linalg.vector_norm(a - b)) / scale if scale > 0 else 0.0
+
+
+def valid_frames(features: AudioFeatures, row: int) -> Tensor:
+    """``features.frames[row]`` cut to its ``lengths[row]`` valid frames: [valid, ...]."""
+    return features.frames[row, : int(features.lengths[row])]
+
+
+def select_example(
+    mixture: AudioFeatures, query: TextEmbedding, tasks: Tensor, row: int
+) -> tuple[AudioFeatures, TextEmbedding, Tensor]:
+    """Row ``row`` of a batch as a batch of one at its true lengths: frames [1, lengths[row], ...] (padding cut
+    off), the query's valid tokens only (tokens [1, mask[row].sum(), D], mask all True), pooled and tasks [1]."""
+    valid = int(mixture.lengths[row])
+    features = dataclasses.replace(
+        mixture,
+        frames=mixture.frames[row : row + 1, :valid],
+        lengths=mixture.lengths[row : row + 1].clone(),
+        pooled=None if mixture.pooled is None else mixture.pooled[row : row + 1],
+    )
+    keep = query.mask[row]
+    text = TextEmbedding(query.tokens[row, keep][None], query.mask[row, keep][None], query.pooled[row : row + 1])
+    return features, text, tasks[row : row + 1]
+
+
 @cache
 def probe_plugin_import(provider: str, target_module: str) -> dict:
     """In a fresh interpreter, load ``provider``'s ``sepkit.plugins`` entry points; report what got imported.
@@ -446,7 +476,21 @@ class AudioEncoderContract(ComponentContract):
 
 
 class SeparatorContract(ComponentContract):
-    """``separate`` on random features [3, 40, input_dim] (valid 25/32/40) and a ragged query -> [3, F', output_dim]."""
+    """``separate`` on random features [3, 40, input_dim] (valid 25/32/40) and a ragged query -> [3, F', output_dim].
+
+    Besides shapes, two behavioural checks, both on a state perturbed with ``perturb_state`` (so a layer
+    initialised to zero, e.g. a FiLM projection, cannot hide a defect):
+
+    - ``test_different_queries_give_different_outputs``: the same mixture with two different queries gives, in
+      every row, outputs whose relative difference on the valid frames exceeds ``min_query_effect``.
+    - ``test_batch_padding_does_not_change_output``: each row separated alone (batch of 1, its true number of
+      frames and query tokens) equals its row of the padded batch on the valid frames, within
+      ``padding_tolerance`` (relative). The batch pads frames (rows 0 and 1) and query tokens (rows 1 and 2)
+      with zeros; a separator learns the valid part from ``AudioFeatures.lengths`` and ``TextEmbedding.mask``.
+
+    Opting out: a test class may set ``query_sensitive = False`` or ``padding_invariant = False`` only with the
+    reason written next to it; the check is then skipped and says so.
+    """
 
     kind = "separator"
     interface = Separator
@@ -454,6 +498,10 @@ class SeparatorContract(ComponentContract):
     num_frames: ClassVar[int] = 40
     frame_lengths: ClassVar[tuple[int, ...]] = (25, 32, 40)
     query_lengths: ClassVar[tuple[int, ...]] = (5, 3, 1)
+    query_sensitive: ClassVar[bool] = True  # False: skip the different-queries check (state the reason)
+    padding_invariant: ClassVar[bool] = True  # False: skip the batch-padding check (state the reason)
+    min_query_effect: ClassVar[float] = 1e-5  # relative output change two different queries must at least cause
+    padding_tolerance: ClassVar[float] = 1e-4  # relative difference allowed between alone and batched (float32)
 
     def make_mixture_features(self, component) -> AudioFeatures:
         """frames [3, num_frames, input_dim], complex64 if ``consumes`` names a complex representation."""
@@ -472,6 +520,12 @@ class SeparatorContract(ComponentContract):
         mask = torch.arange(n)[None, :] < torch.tensor(self.query_lengths)[:, None]
         tokens = torch.randn(batch, n, component.query_dim, generator=g) * mask[..., None]
         return TextEmbedding(tokens, mask, torch.randn(batch, component.query_dim, generator=g))
+
+    def make_other_query(self, query: TextEmbedding) -> TextEmbedding:
+        """A query with the same shapes and mask as ``query`` but other random values (tokens zero where masked)."""
+        g = torch.Generator().manual_seed(2)
+        tokens = torch.randn(query.tokens.shape, generator=g, dtype=query.tokens.dtype) * query.mask[..., None]
+        return TextEmbedding(tokens, query.mask.clone(), torch.randn(query.pooled.shape, generator=g))
 
     def make_tasks(self, component) -> Tensor:
         """long [3]: all "extract", with one "remove" if the separator handles removal."""
@@ -509,6 +563,57 @@ class SeparatorContract(ComponentContract):
         )
         assert_lengths(out.lengths, batch, "output lengths")
         assert_finite(out.frames, "separated frames")
+
+    def test_different_queries_give_different_outputs(self):
+        if not self.query_sensitive:
+            pytest.skip(f"{type(self).__name__} sets query_sensitive = False")
+        component = self.build()
+        perturb_state(component)
+        mixture, query, tasks = self.sample_inputs(component)
+        first = self._run(component, (mixture, query, tasks))
+        second = self._run(component, (mixture, self.make_other_query(query), tasks))
+        changes = [
+            relative_difference(valid_frames(first, row), valid_frames(second, row))
+            for row in range(first.frames.shape[0])
+        ]
+        unchanged = [row for row, change in enumerate(changes) if not change > self.min_query_effect]
+        assert not unchanged, (
+            f"rows {unchanged} give (almost) the same output for two different queries: relative changes "
+            f"{[f'{c:.2g}' for c in changes]}, need > {self.min_query_effect:g}; the separator must condition "
+            "its output on the query (TextEmbedding tokens/mask or pooled)"
+        )
+
+    def test_batch_padding_does_not_change_output(self):
+        if not self.padding_invariant:
+            pytest.skip(f"{type(self).__name__} sets padding_invariant = False")
+        component = self.build()
+        perturb_state(component)
+        mixture, query, tasks = self.sample_inputs(component)
+        batched = self._run(component, (mixture, query, tasks))
+        problems = []
+        for row in range(batched.frames.shape[0]):
+            alone = self._run(component, select_example(mixture, query, tasks, row))
+            if int(alone.lengths[0]) != int(batched.lengths[row]):
+                problems.append(
+                    f"row {row}: {int(alone.lengths[0])} valid output frames alone, {int(batched.lengths[row])} batched"
+                )
+                continue
+            a, b = valid_frames(alone, 0), valid_frames(batched, row)
+            if a.shape != b.shape:
+                problems.append(f"row {row}: valid output {tuple(a.shape)} alone, {tuple(b.shape)} batched")
+                continue
+            difference = relative_difference(a, b)
+            if not difference <= self.padding_tolerance:
+                biggest = float((a.detach().cpu().to(b.dtype) - b.detach().cpu()).abs().max())
+                problems.append(f"row {row}: relative difference {difference:.2g} (max abs {biggest:.2g})")
+        assert not problems, (
+            f"padding changes the output of a row (frames {mixture.lengths.tolist()} padded to "
+            f"{mixture.frames.shape[1]}, "
+            f"query tokens {query.mask.sum(1).tolist()} padded to {query.mask.shape[1]}; tolerance "
+            f"{self.padding_tolerance:g}): " + "; ".join(problems) + ". Use AudioFeatures.lengths and "
+            "TextEmbedding.mask so padded frames and tokens reach no valid output (masked pooling, masked "
+            "attention, packed recurrences, statistics over valid frames only)"
+        )
 
 
 class DecoderContract(ComponentContract):

@@ -267,8 +267,8 @@ class Trainer:
         if self._ready:
             return self
         from sepkit.device import resolve_device, resolve_dtype
-        from sepkit.train.ema import EMA
         from sepkit.plugins import get_registry
+        from sepkit.train.ema import EMA
         from sepkit.train.system import build_system
 
         cfg = self.cfg

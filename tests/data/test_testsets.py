@@ -244,7 +244,7 @@ def test_benchmark_resolves_mini_names_to_where_make_mini_data_writes(monkeypatc
     assert set(bench.MINI_TESTSETS) == minis
     assert bench.MINI_TESTSETS["mini-hsm_tss"] == "data/mixes/hsm_tss_test.jsonl"
     assert bench.MINI_TESTSETS["mini-hsm_tss-val"] == "data/mixes/hsm_tss_val.jsonl"
-    monkeypatch.setattr(bench, "repository_root", lambda: tmp_path)
+    monkeypatch.setenv("SEPKIT_DATA_ROOT", str(tmp_path))
     with pytest.raises(SepkitError, match="make mini-data.*sepkit data testset mini-music_zeroshot --out data/mixes"):
         bench.resolve_testset_path("mini-music_zeroshot")
     path = tmp_path / "data" / "mixes" / "mini-music_zeroshot.jsonl"

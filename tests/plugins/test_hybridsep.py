@@ -197,7 +197,7 @@ def test_full_size_parameter_counts():
     from sepkit_hybridsep.separator import HybridSepSeparator
 
     with torch.device("meta"):
-        sep = HybridSepSeparator(HybridSepSeparator.Config())
+        sep = HybridSepSeparator(HybridSepSeparator.Config(), get_registry())
     parts = sep.part_parameters()
     assert parts["fe"] == 39_241_344 and parts["aet"] == 416_284_672 and parts["asm"] == 20_551_632
     assert parts["beats"] == 90_311_792

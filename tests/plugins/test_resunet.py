@@ -63,6 +63,12 @@ def random_frames(batch: int, frames: int, bins: int, seed: int = 0) -> AudioFea
 
 class TestResUNet30(SeparatorContract):
     name = "resunet30"  # config: the registry example (TINY)
+    # Opt-out, reason: AudioSep's ResUNet30 reads no lengths. Padded frames pass bn0 (non-zero there), the time
+    # axis is zero-padded to a multiple of 32 after bn0 and a 6-level UNet's receptive field spans every frame,
+    # exactly as in the official code this port matches (golden output below); masking each layer to the
+    # valid frames would change the official model's output. Measured: rows of 25 / 32 frames batched to 40
+    # differ from alone by 2% / 28% (relative L2), max abs 0.083 / 2.4.
+    padding_invariant = False
 
 
 # --- architecture -------------------------------------------------------------------
@@ -81,7 +87,7 @@ def test_full_size_matches_official_parameter_count():
 
 @pytest.mark.parametrize("channels", [1, 8, 33])
 def test_channel_bias_on_channels_last_maps_equals_the_plain_broadcast(channels):
-    from sepkit_resunet.blocks import add_channel_bias
+    from sepkit.layers.resunet import add_channel_bias
 
     g = torch.Generator().manual_seed(channels)
     x = torch.randn(3, channels, 6, 10, generator=g).contiguous(memory_format=torch.channels_last).requires_grad_()
@@ -104,7 +110,7 @@ def test_norm_film_act_equals_the_plain_ops_in_either_layout_path(threads):
 
     import torch.nn.functional as F
 
-    from sepkit_resunet.blocks import LEAKY_SLOPE, norm_film_act
+    from sepkit.layers.resunet import LEAKY_SLOPE, norm_film_act
 
     g = torch.Generator().manual_seed(threads)
     x = torch.randn(2, 8, 6, 10, generator=g).contiguous(memory_format=torch.channels_last).requires_grad_()

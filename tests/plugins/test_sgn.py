@@ -87,7 +87,7 @@ def test_minilm_maps_captions_to_their_instrument():
     from sepkit_sgn.classes import class_name_embeddings, nearest_class
 
     section = {"name": "minilm", "max_length": 32}
-    table = class_name_embeddings(section, names, "{}", 384)
+    table = class_name_embeddings(get_registry(), section, names, "{}", 384)
     encoder = get_registry().build("text_encoder", section).eval()
     captions = {"a cello playing a melody": "cello", "someone playing the trumpet": "trumpet",
                 "xylophone music": "xylophone", "drum kit": "drum kit"}  # fmt: skip

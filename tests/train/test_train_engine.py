@@ -92,7 +92,7 @@ def test_init_from_a_file_a_component_reads_itself(corpus, tmp_path):
     from sepkit.train.system import build_system
 
     recipe = recipe_for(corpus)
-    system = build_system(recipe, load_train_config(recipe), get_registry())
+    system = build_system(recipe, load_train_config(recipe))
     system.train()  # a frozen component stays in eval mode
     assert system.frozen == ["text_encoder"] and not system.pipeline.text_encoder.training
     assert system.pipeline.separator.training
