@@ -1,5 +1,6 @@
 """Plugin: SGN, the Semantic Grouping Network (Mo & Tian 2024): learnable class tokens grouping the
-mixture's features by category and guiding one mask per class; text queries pick the class."""
+mixture's features by category and guiding one mask per class; text queries pick the class. Registers
+the separator ``sgn`` and the training system ``sgn`` (SGN's all-sources and class-token losses)."""
 
 from sepkit.hookspecs import hookimpl
 
@@ -21,4 +22,11 @@ def sepkit_register(registry):
         summary="Semantic Grouping Network: learnable class tokens group mixture features by category and give "
         "one mask per class in a pass; the text query picks the nearest class name",
         example=TINY_SGN,
+    )
+    registry.register(
+        "system",
+        "sgn",
+        "sepkit_sgn.system:SGNSystem",
+        summary="SGN's own objective on batches with every source (data.<split>.sources: true): L1 of each present "
+        "class's masked mixture magnitude against its source + class_weight x BCE of the class tokens' presence",
     )

@@ -12,13 +12,16 @@ decoder that separates every category in one pass (one mask per class token)::
     E = UNetDecoder(h_L, h_1..h_{L-1})                   [B, K, T', F'] audio feature channels
     M_i = sigmoid(<W g_i, E> + b)                        [B, C, T, bins], a ratio mask per class token
     Y_i = M_i · X                                        (mixture phase)
+    p_i = Linear(g_i)                                    [B, C] presence logits (``presence_head: true`` only)
 
 ``separate_all`` returns every class's masks (any number of sources, no retraining).
 ``separate`` serves sepkit's text queries: the pipeline's pooled query embedding picks one class
-(``classes.py``: cosine with the class names' embeddings) and its Y is returned. Training through
-``sepkit train`` (system ``separation``) therefore uses the single-target loss through the chosen
-class token: sepkit's batches carry one target per example, not every source of the mixture, so
-SGN's all-sources mask loss and its class-token classification loss are not used.
+(``classes.py``: cosine with the class names' embeddings) and its Y is returned. Two ways to train:
+system ``separation`` (single-target loss through the class token the query picks) or system
+``sgn`` (``system.py``: SGN's own objective on batches that carry every source, the all-sources
+loss through each present class's mask plus the class tokens' presence classification, which
+needs ``presence_head: true``). The head is off by default so checkpoints without it (the shipped
+``recipes/mini/sgn.ckpt``) load strictly; ``class_outputs`` gives masks and presence logits.
 
 Sizes (``recipes/sgn.yaml``): the summary of the paper gives none; the defaults follow Sound of
 Pixels, which SGN's MUSIC setup builds on (7-level U-Net, 64..512 channels, K = 32), with D = 512,
@@ -65,6 +68,7 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
         num_layers: int = positive(3)  # transformer layers over [class tokens; patches] (guess)
         num_heads: int = positive(8)
         grouping_temperature: float = positive(0.1)  # softmax temperature of the patch-to-class assignment (guess)
+        presence_head: bool = False  # a Linear(D, 1) on each g_i: class presence logits (training system sgn)
 
     consumes = "complex_stft"
     produces = "complex_stft"
@@ -94,6 +98,7 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
         self.decoder = UNetDecoder(channels, config.mask_channels)
         self.mask_projection = nn.Linear(config.embed_dim, config.mask_channels)
         self.mask_bias = nn.Parameter(torch.zeros(()))
+        self.presence = nn.Linear(config.embed_dim, 1) if config.presence_head else None
         embeddings = class_name_embeddings(
             registry, config.class_text_encoder, names, config.class_template, config.query_dim
         )
@@ -102,6 +107,11 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
     # --- the network ------------------------------------------------------------------
     def class_masks(self, magnitude: Tensor, lengths: Tensor) -> Tensor:
         """magnitude float [B, T, bins], valid frames long [B] -> masks float [B, C, T, bins] in (0, 1)."""
+        return self.class_outputs(magnitude, lengths)[0]
+
+    def class_outputs(self, magnitude: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """magnitude float [B, T, bins], valid frames long [B] -> (masks float [B, C, T, bins] in (0, 1),
+        presence logits float [B, C] of each class being in the mixture, or None without ``presence_head``)."""
         batch, frames, bins = magnitude.shape
         unit = 2**self.depth
         x = torch.log1p(magnitude)[:, None]
@@ -116,7 +126,8 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
         groups, _ = self.grouping(tokens, patches, valid)  # [B, C, D]
         features = self.decoder(bottleneck, skips[:-1])[:, :, :frames, :bins]  # [B, K, T, bins]
         logits = torch.einsum("bck,bktf->bctf", self.mask_projection(groups), features) + self.mask_bias
-        return torch.sigmoid(logits.float())
+        presence = None if self.presence is None else self.presence(groups)[..., 0].float()
+        return torch.sigmoid(logits.float()), presence
 
     def _check(self, mixture: AudioFeatures) -> Tensor:
         frames = mixture.frames

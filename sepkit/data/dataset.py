@@ -9,8 +9,17 @@ An example is a dict::
     length       int           T
     id           str           the mixture's id
 
+With ``sources=True`` (recipe key ``data.<split>.sources: true``; mixture datasets only) an
+example also carries every source of its mixture, as mixed::
+
+    sources        float32 [S, T]  the placed, gained and scaled sources (same crop); they sum to ``mixture``
+    source_labels  list[str] (S)   each source's first tag as the mixture records it (normalised for
+                                   on-the-fly protocols, e.g. "cello"); "" for an untagged source
+
 ``collate_mixtures`` zero-pads a list of examples to the longest: mixture/target
-[B, T], lengths long [B], task long [B], description/id lists.
+[B, T], lengths long [B], task long [B], description/id lists; and, when every example
+has sources, sources float32 [B, S_max, T] (zero in padded slots), source_mask bool
+[B, S_max] (True on real sources) and source_labels list[list[str]] (unpadded).
 
 Randomness (which instruction, where to crop, which mixture a protocol draws) comes
 from ``numpy.random.default_rng([seed, epoch, index])``: the same (seed, epoch, index)
@@ -48,25 +57,38 @@ def _task_id(task: str, where: str) -> int:
     return TASKS.index(task)
 
 
+def crop_window(total: int, samples: Optional[int], rng: np.random.Generator) -> slice:
+    """A random window of ``samples`` out of ``total`` (everything if shorter or ``samples`` is None)."""
+    if samples is None or total <= samples:
+        return slice(None)
+    start = int(rng.integers(0, total - samples + 1))
+    return slice(start, start + samples)
+
+
 def crop(
     mixture: np.ndarray, target: np.ndarray, samples: Optional[int], rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """The same random window of ``samples`` from both (unchanged if shorter or ``samples`` is None)."""
-    if samples is None or mixture.shape[-1] <= samples:
-        return mixture, target
-    start = int(rng.integers(0, mixture.shape[-1] - samples + 1))
-    return mixture[start : start + samples], target[start : start + samples]
+    window = crop_window(mixture.shape[-1], samples, rng)
+    return mixture[..., window], target[..., window]
 
 
 def make_example(
-    record: MixtureRecord, cache: ClipCache, index: int, crop_samples: Optional[int], rng: np.random.Generator
+    record: MixtureRecord,
+    cache: ClipCache,
+    index: int,
+    crop_samples: Optional[int],
+    rng: np.random.Generator,
+    sources: bool = False,
 ) -> dict[str, Any]:
-    """Render ``record`` with instruction ``index`` into an example dict (see module docstring)."""
-    mixture, sources = render_mixture(record, cache)
-    target = instruction_target(record, sources, index)
-    mixture, target = crop(mixture, target, crop_samples, rng)
+    """Render ``record`` with instruction ``index`` into an example dict (see module docstring);
+    ``sources``: also every source of the mixture (``sources``, ``source_labels``), cut like the mixture."""
+    mixture, placed = render_mixture(record, cache)
+    target = instruction_target(record, placed, index)
+    window = crop_window(mixture.shape[-1], crop_samples, rng)
+    mixture, target = mixture[window], target[window]
     instruction = record.instructions[index]
-    return {
+    example = {
         "mixture": np.ascontiguousarray(mixture, dtype=np.float32),
         "target": np.ascontiguousarray(target, dtype=np.float32),
         "description": instruction.description,
@@ -74,6 +96,10 @@ def make_example(
         "length": int(mixture.shape[-1]),
         "id": record.id,
     }
+    if sources:
+        example["sources"] = np.ascontiguousarray(placed[:, window], dtype=np.float32)
+        example["source_labels"] = [source.tags[0] if source.tags else "" for source in record.sources]
+    return example
 
 
 class _EpochDataset(Dataset):
@@ -96,6 +122,7 @@ class MixtureDataset(_EpochDataset):
 
     ``instruction``: "random" (one item per mixture, an instruction drawn per epoch),
     "all" (one item per (mixture, instruction)) or an int (that instruction of every mixture).
+    ``sources``: examples also carry every source (``sources``, ``source_labels``; module docstring).
     """
 
     def __init__(
@@ -105,8 +132,10 @@ class MixtureDataset(_EpochDataset):
         instruction: Instruction = "random",
         seed: int = 0,
         crop_seconds: Optional[float] = None,
+        sources: bool = False,
     ) -> None:
         super().__init__(seed, crop_seconds, cache.sample_rate)
+        self.sources = bool(sources)
         if not mixtures:
             raise SepkitError("the mixture list is empty; give a non-empty mixture manifest")
         self.mixtures = mixtures
@@ -136,7 +165,7 @@ class MixtureDataset(_EpochDataset):
         rng = self.rng(index)
         if k is None:
             k = int(rng.integers(len(record.instructions)))
-        return make_example(record, self.cache, k, self.crop_samples, rng)
+        return make_example(record, self.cache, k, self.crop_samples, rng, self.sources)
 
 
 class ProtocolMixtureDataset(_EpochDataset):
@@ -144,6 +173,8 @@ class ProtocolMixtureDataset(_EpochDataset):
 
     Mixture ``index`` of ``epoch`` is ``draw_mixture(protocol, clips, rng, cache, index=index, ...)``
     with ``rng = default_rng([seed, epoch, index])``; one of its instructions is drawn with the same rng.
+    ``sources``: examples also carry every source of the mixture as mixed (``sources``, ``source_labels``
+    with each source's normalised tag; module docstring).
     """
 
     def __init__(
@@ -157,8 +188,10 @@ class ProtocolMixtureDataset(_EpochDataset):
         split: str = "train",
         crop_seconds: Optional[float] = None,
         normaliser: Any = None,
+        sources: bool = False,
     ) -> None:
         super().__init__(seed, crop_seconds, cache.sample_rate)
+        self.sources = bool(sources)
         try:
             from sepkit.data import mixing
         except ImportError as exc:
@@ -194,7 +227,7 @@ class ProtocolMixtureDataset(_EpochDataset):
             normaliser=self.normaliser,
         )
         k = int(rng.integers(len(record.instructions)))
-        return make_example(record, self.cache, k, self.crop_samples, rng)
+        return make_example(record, self.cache, k, self.crop_samples, rng, self.sources)
 
 
 CLEAN_PROTOCOL = "clean"  # data.<split>.protocol for clean clips, not mixtures
@@ -255,7 +288,9 @@ class CleanClipDataset(_EpochDataset):
 
 
 def collate_mixtures(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Examples -> batch: mixture/target float32 [B, T] zero-padded to the longest, lengths/task long [B]."""
+    """Examples -> batch: mixture/target float32 [B, T] zero-padded to the longest, lengths/task long [B];
+    with sources (every example has them): sources float32 [B, S_max, T], source_mask bool [B, S_max],
+    source_labels list[list[str]]."""
     if not items:
         raise ValueError("collate_mixtures needs at least one example")
     width = max(int(item["length"]) for item in items)
@@ -265,7 +300,7 @@ def collate_mixtures(items: list[dict[str, Any]]) -> dict[str, Any]:
         n = int(item["length"])
         mixture[row, :n] = torch.as_tensor(item["mixture"][:n])
         target[row, :n] = torch.as_tensor(item["target"][:n])
-    return {
+    batch = {
         "mixture": mixture,
         "target": target,
         "lengths": torch.tensor([int(item["length"]) for item in items], dtype=torch.long),
@@ -273,6 +308,25 @@ def collate_mixtures(items: list[dict[str, Any]]) -> dict[str, Any]:
         "task": torch.tensor([int(item["task"]) for item in items], dtype=torch.long),
         "id": [item["id"] for item in items],
     }
+    with_sources = ["sources" in item for item in items]
+    if any(with_sources):
+        if not all(with_sources):
+            raise ValueError("collate_mixtures: some examples carry sources and some do not; mix one kind per batch")
+        batch.update(_collate_sources(items, width))
+    return batch
+
+
+def _collate_sources(items: list[dict[str, Any]], width: int) -> dict[str, Any]:
+    """sources float32 [B, S_max, width] zero-padded, source_mask bool [B, S_max], source_labels list of lists."""
+    most = max(len(item["sources"]) for item in items)
+    sources = torch.zeros(len(items), most, width)
+    mask = torch.zeros(len(items), most, dtype=torch.bool)
+    for row, item in enumerate(items):
+        n, count = int(item["length"]), len(item["sources"])
+        if count:
+            sources[row, :count, :n] = torch.as_tensor(np.asarray(item["sources"])[:, :n])
+        mask[row, :count] = True
+    return {"sources": sources, "source_mask": mask, "source_labels": [list(item["source_labels"]) for item in items]}
 
 
 def _read_source(where: str, reader, path: Path):
@@ -295,9 +349,11 @@ def dataset_from_config(
     """The dataset a recipe's ``data.<split>`` section describes (a ``SplitConfig``).
 
     Manifest paths are relative to ``base_dir`` (the recipe's folder); clip paths inside a
-    manifest are relative to the manifest's folder.
+    manifest are relative to the manifest's folder. ``sources: true`` (mixtures only): examples also
+    carry every source of their mixture.
     """
     where = f"data.{split}"
+    sources = bool(getattr(split_cfg, "sources", False))
     default = "random" if split == "train" else "all"
     instruction = default if split_cfg.instruction is None else split_cfg.instruction
     if isinstance(instruction, str) and instruction.isdigit():
@@ -307,7 +363,9 @@ def dataset_from_config(
         mixtures = _read_source(f"{where}.mixtures", read_mixtures, path)
         cache = ClipCache(sample_rate, base_dir=path.parent, capacity=cache_clips)
         try:
-            return MixtureDataset(mixtures, cache, instruction=instruction, seed=seed, crop_seconds=crop_seconds)
+            return MixtureDataset(
+                mixtures, cache, instruction=instruction, seed=seed, crop_seconds=crop_seconds, sources=sources
+            )
         except SepkitError as exc:
             raise SepkitError(f"{where} ({path}): {exc}") from None
     if getattr(split_cfg, "shards", None) is not None:
@@ -327,6 +385,11 @@ def dataset_from_config(
     if not mine:
         raise SepkitError(f"{source}: {path} has no clips of split {split!r} (it has {', '.join(sorted(splits))})")
     if split_cfg.protocol == CLEAN_PROTOCOL:
+        if sources:
+            raise SepkitError(
+                f"{where}.sources: true needs mixtures, but protocol {CLEAN_PROTOCOL!r} gives the clean clips "
+                "themselves (one source each); drop sources or mix the clips with a protocol"
+            )
         length = None if split_cfg.length is None else int(split_cfg.length)
         return CleanClipDataset(mine, cache, seed, length, split_cfg.seconds, crop_seconds)
     return ProtocolMixtureDataset(
@@ -338,4 +401,5 @@ def dataset_from_config(
         seconds=split_cfg.seconds,
         split=split,
         crop_seconds=crop_seconds,
+        sources=sources,
     )

@@ -35,6 +35,10 @@ An unknown key or a value of the wrong type is a ``SepkitError`` naming the full
                                                   # or {clips: clips.jsonl, protocol: clean} (the clips
                                                   # themselves, for codecs and codec-ar);
                                                   # instruction: random (train) | all (val) | N
+                                                  # sources: true (mixtures only): examples also carry
+                                                  # every source as mixed (sources [S, T] summing to the
+                                                  # mixture, source_labels: each source's tag), for systems
+                                                  # that train on all sources (e.g. sgn)
       val: {mixtures: mix/val.jsonl}
       sample_rate: 16000            # must equal the pipeline's (checked)
       crop_seconds: 2.0             # random training crops; validation uses whole mixtures
@@ -115,6 +119,7 @@ class SplitConfig:
     length: Optional[int] = positive(None)  # mixtures drawn per epoch (with clips; clean: default one per clip)
     seconds: Optional[float] = positive(None)  # mixture length with clips (default: the protocol's; clean: whole clip)
     instruction: Any = None  # "random" (train default) | "all" (val default) | instruction index
+    sources: bool = False  # mixtures only: examples also carry every source (sources [S, T], source_labels)
 
 
 @dataclass

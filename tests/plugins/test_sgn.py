@@ -15,6 +15,7 @@ from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures, TextEmbedding
 from sepkit.plugins import get_registry
 from sepkit.recipe import load_recipe, resolve_components
+from sepkit.testing import SystemContract
 
 TINY = yaml.safe_load(TINY_SGN)  # 3 classes, class names embedded by a tiny random BERT (16-d)
 
@@ -181,3 +182,153 @@ def test_bss_metrics_need_the_mixture():
     est, ref, _ = signals()
     with pytest.raises(SepkitError, match="mixture"):
         get_registry().build("metric", {"name": "bss_sar"}).score(est, ref, 16000)
+
+
+# --- the sgn training system: every source through its class token + the class-token loss ----------------
+TINY_SYSTEM_RECIPE = """
+name: tiny-sgn-sources
+model:
+  text_encoder: {name: bert, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32,
+                 vocab_size: 300, freeze: true}
+  audio_encoder: {name: stft, n_fft: 254, hop_length: 64, sample_rate: 8000}
+  separator:
+    name: sgn
+    class_names: [violin, cello, flute]
+    class_text_encoder: ${model.text_encoder}
+    base_channels: 4
+    channel_multipliers: [1, 2, 4]
+    mask_channels: 4
+    embed_dim: 16
+    num_layers: 1
+    num_heads: 2
+    presence_head: true
+  decoder: {name: istft, n_fft: 254, hop_length: 64, sample_rate: 8000}
+train: {system: {name: sgn, class_weight: 0.5}, loss: l1, val_metric: si_sdri}
+"""
+
+
+def sgn_system(tmp_path, *overrides):
+    from sepkit.train.config import load_train_config
+    from sepkit.train.system import build_system
+
+    path = tmp_path / "tiny_sgn_sources.yaml"
+    path.write_text(TINY_SYSTEM_RECIPE)
+    recipe = load_recipe(str(path), list(overrides))
+    torch.manual_seed(0)
+    return build_system(recipe, load_train_config(recipe), get_registry())
+
+
+def tone_example(labels, freqs, n=4000, name="mix"):
+    """An example as the datasets give it with sources: true (tones of ``freqs`` Hz at 8 kHz)."""
+    t = np.arange(n) / 8000
+    sources = np.stack([0.3 * np.sin(2 * np.pi * f * t + k) for k, f in enumerate(freqs)]).astype(np.float32)
+    return {"mixture": sources.sum(0), "target": sources[0], "description": labels[0], "task": 0, "length": n,
+            "id": name, "sources": sources, "source_labels": list(labels)}  # fmt: skip
+
+
+def tone_batch(short=3000):
+    from sepkit.data.dataset import collate_mixtures
+
+    two = tone_example(["violin", "Cello"], [220, 660], n=short, name="two")  # a padded source slot, shorter
+    three = tone_example(["flute", "violin", "cello"], [1500, 330, 150], name="three")
+    return collate_mixtures([two, three])
+
+
+def test_system_losses_are_finite_with_two_and_three_sources_and_padded_slots(tmp_path):
+    system = sgn_system(tmp_path)
+    batch = tone_batch()
+    assert batch["source_mask"].tolist() == [[True, True, False], [True, True, True]]
+    out = system.training_step(batch, 0)
+    assert set(out) == {"loss", "sources_loss", "class_loss"}
+    assert all(torch.isfinite(v) for v in out.values())
+    assert out["loss"].item() == pytest.approx(out["sources_loss"].item() + 0.5 * out["class_loss"].item(), rel=1e-5)
+    out["loss"].backward()
+    assert system.separator.presence.weight.grad.abs().sum() > 0  # the class loss reaches the head
+    assert system.separator.mask_projection.weight.grad.abs().sum() > 0  # the source loss reaches the masks
+    system.eval()
+    with torch.no_grad():
+        val = system.validation_step(batch)
+    assert set(val) == set(system.validation_metrics)
+    assert all(v.shape == (2,) and torch.isfinite(v).all() for v in val.values())
+
+
+def test_classification_target_marks_the_classes_present(tmp_path):
+    system = sgn_system(tmp_path)
+    batch = tone_batch()
+    rows, classes, targets, presence = system.source_targets(batch)
+    # class order [violin, cello, flute]; labels are matched case-insensitively, padded slots are skipped
+    assert presence.tolist() == [[1, 1, 0], [1, 1, 1]]
+    assert list(zip(rows.tolist(), classes.tolist())) == [(0, 0), (0, 1), (1, 2), (1, 0), (1, 1)]
+    assert torch.equal(targets[2], batch["sources"][1, 0])  # the flute of "three"
+    # two sources of one class are one target, their sum
+    from sepkit.data.dataset import collate_mixtures
+
+    same = collate_mixtures([tone_example(["violin", "violin"], [220, 440])])
+    rows, classes, targets, presence = system.source_targets(same)
+    assert classes.tolist() == [0] and presence.tolist() == [[1, 0, 0]]
+    assert torch.allclose(targets[0], same["sources"][0].sum(0))
+    with pytest.raises(SepkitError, match="'tuba'.*class_names"):
+        system.source_targets(collate_mixtures([tone_example(["violin", "tuba"], [220, 440])]))
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(tmp_path):
+    system = sgn_system(tmp_path)
+    batch = tone_batch()
+    optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=3e-3)
+    losses = []
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss = system.training_step(batch, 0)["loss"]
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+def test_system_errors_name_the_fix(tmp_path):
+    with pytest.raises(SepkitError, match="presence_head: true"):
+        sgn_system(tmp_path, "model.separator.presence_head=false")
+    system = sgn_system(tmp_path, "model.separator.presence_head=false", "train.system.class_weight=0")
+    assert system.separator.presence is None
+    assert torch.isfinite(system.training_step(tone_batch(), 0)["loss"])
+    from sepkit.data.dataset import collate_mixtures
+    from sepkit.train.config import DataConfig, SplitConfig
+
+    data = DataConfig(train=SplitConfig(clips="clips.jsonl", protocol="music_zeroshot", length=4), sample_rate=8000)
+    with pytest.raises(SepkitError, match="data.train.sources: true"):
+        system.build_dataset("train", data, tmp_path, 0)
+    plain = collate_mixtures([{k: v for k, v in tone_example(["violin"], [220]).items() if "source" not in k}])
+    with pytest.raises(SepkitError, match="sources: true"):
+        system.training_step(plain, 0)
+
+
+def test_presence_head_is_off_by_default_so_old_checkpoints_load():
+    """The shipped mini weights (no presence head) still load strictly into mini/sgn.yaml, and the system
+    of mini/sgn_sources.yaml starts from them with --init-from (its head fresh)."""
+    from sepkit.pipeline import build_pipeline
+    from sepkit.train.config import load_train_config
+    from sepkit.train.system import build_system
+
+    assert sgn().presence is None and not any(k.startswith("presence") for k in sgn().state_dict())
+    pipeline = build_pipeline(load_recipe("recipes/mini/sgn.yaml"), "recipes/mini/sgn.ckpt")
+    recipe = load_recipe("recipes/mini/sgn_sources.yaml")
+    system = build_system(recipe, load_train_config(recipe), get_registry())
+    head = system.separator.presence.weight.detach().clone()
+    system.init_from("recipes/mini/sgn.ckpt")
+    assert torch.equal(system.separator.mask_bias, pipeline.separator.mask_bias)
+    assert torch.equal(system.separator.presence.weight, head)
+
+
+def test_sources_recipe_keeps_the_mini_widths():
+    mini = load_recipe("recipes/mini/sgn.yaml")
+    sources = load_recipe("recipes/mini/sgn_sources.yaml")
+    for kind in ("audio_encoder", "separator", "decoder", "text_encoder"):
+        a, b = dict(mini.section(kind)), dict(sources.section(kind))
+        b.pop("presence_head", None)
+        assert a == b, kind
+    assert sources.config.train.system.name == "sgn" and sources.config.data.train.sources
+    resolve_components(sources, get_registry())
+
+
+class TestSGNSystem(SystemContract):
+    name = "sgn"  # registration, lazy import and a Config dataclass; the tests above exercise the steps
