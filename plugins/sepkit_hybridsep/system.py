@@ -11,6 +11,10 @@ separator holds the discriminator D (``discriminator: true``) and the conditiona
    L_T = adversarial_weight * E[(D(X_gen) - 1)^2] + l1_weight * |X_gen - X_target|_1 + lambda_consist(k) L_consist;
    the separator (FE, AET, ASM) and CD step (``stage1: frozen`` keeps FE and AET fixed, for a stage-1 checkpoint).
 
+Before step ``adversarial_start`` (default 0: Algorithm 1 as published) the discriminator phase is idle and
+L_T has no adversarial term: a reconstruction warm-up for a separator trained from scratch (mini/hybrid_sep.yaml
+says why it needs one).
+
 sigma(k) and lambda_consist(k): ``schedules`` (consistency-training curriculum over the run's ``train.steps``).
 Rows whose task is "remove" are trained as the extraction of mixture - target. Validation is the separation
 system's (L1 ``loss``, ``si_sdr``, ``si_sdri``). Checkpoints are the pipeline's (the separator includes D and CD).
@@ -54,6 +58,9 @@ class ACTConfig:
     # CT EMA decay at N = s0 (shapes lambda_consist(k))
     mu0: float = ranged(0.95, low=0, high=1, low_open=True, high_open=True)
     stage1: str = "train"  # train | frozen (FE and AET fixed, e.g. loaded from a stage-1 checkpoint)
+    # first step with the discriminator phase and the adversarial term; before it, L1 (+ consistency) alone:
+    # a reconstruction warm-up for networks trained from scratch (0: adversarial from the first step, as Algorithm 1)
+    adversarial_start: int = non_negative(0)
 
 
 class HybridSepACTSystem(SeparationSystem):
@@ -119,16 +126,18 @@ class HybridSepACTSystem(SeparationSystem):
         target = self._extraction_target(batch)
         mask = length_mask(batch["lengths"], target.shape[-1])
         if optimizer == "discriminator":
+            if step < c.adversarial_start:  # reconstruction warm-up: the discriminator is not used yet
+                return {"loss": self.idle_phase_loss("discriminator", target.device)}
             with torch.no_grad():
                 generated, _ = self._generate(batch)
             loss = discriminator_loss(sep.discriminator(target), sep.discriminator(generated))
             return {"loss": loss}
         generated, maps = self._generate(batch)
-        out = {
-            "l1": l1(generated, target, batch["lengths"]).mean(),
-            "adversarial": generator_loss(sep.discriminator(generated)),
-        }
-        loss = c.l1_weight * out["l1"] + c.adversarial_weight * out["adversarial"]
+        out = {"l1": l1(generated, target, batch["lengths"]).mean()}
+        loss = c.l1_weight * out["l1"]
+        if step >= c.adversarial_start:
+            out["adversarial"] = generator_loss(sep.discriminator(generated))
+            loss = loss + c.adversarial_weight * out["adversarial"]
         if self.use_consistency:
             sigma = sample_sigma(
                 target.shape[0],

@@ -139,7 +139,7 @@ class TFCodecSystem(System):
         mask = length_mask(lengths, wave.shape[-1])
         if optimizer == "discriminator":
             if step < c.adversarial_start:  # reconstruction warm-up: the discriminator is not used yet
-                return {"loss": self._idle_discriminator_loss(wave)}
+                return {"loss": self.idle_phase_loss("discriminator", wave.device)}
             with torch.no_grad():
                 estimate = self.codec.net(wave)[0] * mask
             loss = lsgan_discriminator_loss(self.discriminator(wave), self.discriminator(estimate))
@@ -167,15 +167,6 @@ class TFCodecSystem(System):
             loss = loss + adversarial + c.feature_matching_weight * out["feature_matching"]
         out["loss"] = loss
         return out
-
-    def _idle_discriminator_loss(self, wave: Tensor) -> Tensor:
-        """A zero loss for the discriminator phase of a warm-up step (before ``adversarial_start``), without
-        running the codec or the discriminator (they cost about 40 % of a step). It leaves the discriminator's
-        gradients empty, so its optimizer changes neither the weights nor its moment estimates; under fp16 (whose
-        GradScaler needs gradients to check) it is a zero-weighted sum of the discriminator's parameters instead."""
-        if self.train_cfg.precision == "fp16":
-            return 0.0 * torch.stack([p.sum() for p in self.parameters_for("discriminator")]).sum()
-        return torch.zeros((), device=wave.device, requires_grad=True)
 
     def validation_step(self, batch: dict) -> dict[str, Tensor]:
         c = self.config

@@ -65,6 +65,15 @@ class System(nn.Module, ABC):
         """Per-example metrics ``{name: float [B]}``, including every name in ``validation_metrics``."""
 
     # --- optimisation ----------------------------------------------------------
+    def idle_phase_loss(self, optimizer: str, device: Any) -> Tensor:
+        """A zero "loss" for a phase that does nothing this step (e.g. the discriminator phase of a GAN's
+        reconstruction warm-up), without running any model. It leaves the phase's gradients empty, so its
+        optimizer changes neither the weights nor its moment estimates; under fp16 (whose GradScaler needs
+        gradients to check) it is a zero-weighted sum of the phase's parameters instead."""
+        if self.train_cfg.precision == "fp16":
+            return 0.0 * torch.stack([p.sum() for p in self.parameters_for(optimizer)]).sum()
+        return torch.zeros((), device=device, requires_grad=True)
+
     def parameters_for(self, optimizer: str) -> list[nn.Parameter]:
         """The parameters ``optimizer`` updates (default: every trainable one, for "main")."""
         return [p for p in self.parameters() if p.requires_grad]

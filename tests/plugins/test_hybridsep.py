@@ -274,6 +274,35 @@ def test_act_system_losses_finite_on_a_tiny_batch(act_system):
     assert set(metrics) >= {"loss", "si_sdr", "si_sdri"} and metrics["loss"].shape == (2,)
 
 
+def test_act_reconstruction_warm_up_before_adversarial_start(act_system):
+    """Before train.system.adversarial_start: no discriminator update and no adversarial term; from it on, both."""
+    system = act_system.train()
+    g = torch.Generator().manual_seed(1)
+    target = 0.1 * torch.randn(2, 1600, generator=g)
+    batch = {
+        "mixture": target + 0.1 * torch.randn(2, 1600, generator=g),
+        "target": target,
+        "lengths": torch.tensor([1600, 1600]),
+        "description": ["a dog barking", "rain"],
+        "task": torch.tensor([0, 0]),
+    }
+    previous = system.config.adversarial_start
+    system.config.adversarial_start = 5
+    try:
+        system.zero_grad()
+        idle = system.training_step(batch, 4, "discriminator")
+        assert float(idle["loss"]) == 0.0
+        idle["loss"].backward()
+        assert all(p.grad is None for p in system.parameters_for("discriminator"))
+        warm = system.training_step(batch, 4, "generator")
+        assert "adversarial" not in warm and "l1" in warm
+        assert "adversarial" in system.training_step(batch, 5, "generator")
+        assert float(system.training_step(batch, 5, "discriminator")["loss"]) > 0
+    finally:
+        system.config.adversarial_start = previous
+        system.zero_grad()
+
+
 def test_the_44k_recipe_resolves_and_its_settings_separate_at_44k():
     """recipes/hybrid_sep_44k.yaml (full band); its rate settings run on the mini widths at 44.1 kHz."""
     from sepkit.pipeline import SeparationPipeline
