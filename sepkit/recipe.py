@@ -186,7 +186,7 @@ def load_recipe(name_or_path: str, overrides: list[str] = ()) -> Recipe:
     except OmegaConfBaseException as exc:
         raise SepkitError(f"{path}: cannot resolve interpolation: {str(exc).splitlines()[0]}") from None
     folders = [path.parent] + ([base_path.parent] if base_path is not None else [])
-    _resolve_weight_paths(cfg.get("model"), folders)
+    _resolve_weight_paths(cfg, folders)  # the recipe's own checkpoint: too, so an extending recipe elsewhere finds it
     return Recipe(config=cfg, source=str(path), base_dir=path.parent, inference=_validate(cfg, str(path)))
 
 
@@ -328,7 +328,7 @@ WEIGHT_PATH_KEYS = ("checkpoint",)
 
 
 def _resolve_weight_paths(node: Any, folders: list[Path]) -> None:
-    """Make relative ``checkpoint:`` paths of components (at any depth under ``model``) point beside the recipe.
+    """Make relative ``checkpoint:`` paths (the recipe's own and its components', at any depth) point beside the recipe.
 
     A relative path that exists next to the recipe file (or its ``extends`` base) becomes that absolute
     path, so a recipe can ship with its weights and run from any folder; other relative paths are left

@@ -141,3 +141,11 @@ def test_extends_swapping_a_component_drops_the_base_components_keys(tmp_path):
     assert dict(model.text_encoder) == {"name": "minilm", "freeze": True}  # qaudio's keys go, the role's stay
     assert dict(model.audio_encoder) == {"name": "stft", "n_fft": 512, "hop_length": 128}  # same name: merged
     assert model.separator.depth == 4 and dict(model.separator.global_stage) == {"name": "other-global"}
+
+
+def test_an_extending_recipe_in_another_folder_finds_the_bases_own_checkpoint(tmp_path):
+    """The base's relative ``checkpoint:`` (shipped beside it) resolves from the base's folder."""
+    base = recipes_dir() / "mini" / "hsm_tss.yaml"
+    (tmp_path / "child.yaml").write_text(f"extends: {base}\ninference: {{batch_size: 2}}\n")
+    path = load_recipe(str(tmp_path / "child.yaml")).checkpoint_path()
+    assert path is not None and Path(path) == (base.parent / "hsm_tss.train" / "separator.ckpt").resolve()
