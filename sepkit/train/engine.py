@@ -170,6 +170,7 @@ class BatchStream:
             collate_fn=self.collate,
             num_workers=self.num_workers,
             generator=torch.Generator().manual_seed(self.seed),  # keeps the global RNG untouched
+            worker_init_fn=ignore_stop_signals,
         )
         self._iter, self._remaining = iter(loader), len(batches)
 
@@ -541,6 +542,7 @@ class Trainer:
             collate_fn=self.system.collate,
             num_workers=self.data_cfg.num_workers,
             generator=torch.Generator().manual_seed(0),
+            worker_init_fn=ignore_stop_signals,
         )
         return loader
 
@@ -670,6 +672,17 @@ def resolve_train_args(args) -> tuple[str, list[str], Optional[str], bool]:
     if recipe is None:
         raise SepkitError("name a recipe (sepkit train RECIPE --out DIR), or continue a run: sepkit train --resume DIR")
     return recipe, overrides, out, bool(resume)
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers ignore SIGINT and SIGTERM. A Ctrl-C in a terminal, or a scheduler's SIGTERM to
+    the whole job, reaches every process of the group: the main process then stops at a step boundary with
+    a resumable checkpoint (``stop_signals``) and the workers end with their loader, instead of one dying
+    first and taking the run down with "DataLoader worker killed"."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 @contextlib.contextmanager

@@ -107,6 +107,24 @@ def test_sigterm_stops_at_a_step_boundary_and_the_run_resumes_on_the_same_curve(
     assert_same_curve(run_a, run_b)
 
 
+def test_sigterm_to_the_whole_process_group_with_a_loader_worker_stops_cleanly(corpus, tmp_path):
+    """A scheduler (or Ctrl-C) signals every process of the job, DataLoader workers included: the run still
+    stops at a step boundary with a resumable checkpoint instead of dying with its worker."""
+    env = clean_env(OMP_NUM_THREADS="1")
+    run = tmp_path / "grouped"
+    proc = subprocess.Popen(command(corpus, run, "data.num_workers=1"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not read_metrics(run) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["stopped"] == "signal" and 1 <= summary["step"] < STEPS, "the run finished before the signal"
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_resume_needs_a_run_folder(tmp_path):
     proc = subprocess.run(sepkit_cmd("train", "--resume", tmp_path), capture_output=True, text=True,
                           env=clean_env(), timeout=120)  # fmt: skip
