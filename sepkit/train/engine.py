@@ -375,8 +375,12 @@ class Trainer:
         """A SIGTERM (preemption, ``kill``) or a first Ctrl-C: stop at the next step boundary, resumable."""
         self._stop_signal = name
         if self.dist.is_main:
-            print(f"\nsepkit: {name} received; stopping after this step with a resumable checkpoint "
-                  "(Ctrl-C again to abort at once)", file=sys.stderr, flush=True)  # fmt: skip
+            text = (f"\nsepkit: {name} received; stopping after this step with a resumable checkpoint "
+                    "(Ctrl-C again to abort at once)\n")  # fmt: skip
+            try:  # one raw write: print() from a signal handler can hit a write in progress on stderr and be lost
+                os.write(sys.stderr.fileno(), text.encode())
+            except (AttributeError, OSError, ValueError):  # a replaced stderr without a file descriptor
+                print(text, end="", file=sys.stderr, flush=True)
 
     def _loop(self) -> dict:
         from tqdm.auto import tqdm
