@@ -245,17 +245,22 @@ def act_system():
     return build_system(recipe, load_train_config(recipe))
 
 
-def test_act_system_losses_finite_on_a_tiny_batch(act_system):
-    system = act_system.train()
-    g = torch.Generator().manual_seed(0)
+def act_batch(seed: int, lengths: tuple[int, int], tasks: tuple[int, int]) -> dict:
+    """Two 1600-sample rows (target plus noise), captions "a dog barking" and "rain"."""
+    g = torch.Generator().manual_seed(seed)
     target = 0.1 * torch.randn(2, 1600, generator=g)
-    batch = {
+    return {
         "mixture": target + 0.1 * torch.randn(2, 1600, generator=g),
         "target": target,
-        "lengths": torch.tensor([1600, 1200]),
+        "lengths": torch.tensor(lengths),
         "description": ["a dog barking", "rain"],
-        "task": torch.tensor([0, 1]),
+        "task": torch.tensor(tasks),
     }
+
+
+def test_act_system_losses_finite_on_a_tiny_batch(act_system):
+    system = act_system.train()
+    batch = act_batch(seed=0, lengths=(1600, 1200), tasks=(0, 1))
     d = system.training_step(batch, 3, "discriminator")
     assert set(d) == {"loss"} and bool(torch.isfinite(d["loss"]))
     d["loss"].backward()
@@ -278,15 +283,7 @@ def test_act_system_losses_finite_on_a_tiny_batch(act_system):
 def test_act_reconstruction_warm_up_before_adversarial_start(act_system):
     """Before train.system.adversarial_start: no discriminator update and no adversarial term; from it on, both."""
     system = act_system.train()
-    g = torch.Generator().manual_seed(1)
-    target = 0.1 * torch.randn(2, 1600, generator=g)
-    batch = {
-        "mixture": target + 0.1 * torch.randn(2, 1600, generator=g),
-        "target": target,
-        "lengths": torch.tensor([1600, 1600]),
-        "description": ["a dog barking", "rain"],
-        "task": torch.tensor([0, 0]),
-    }
+    batch = act_batch(seed=1, lengths=(1600, 1600), tasks=(0, 0))
     previous = system.config.adversarial_start
     system.config.adversarial_start = 5
     try:
