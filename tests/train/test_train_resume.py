@@ -29,6 +29,15 @@ def command(corpus, out, *extra):
     return sepkit_cmd("train", TRAIN_RECIPE, *overrides, "--out", out, "--device", "cpu", *extra)
 
 
+def start_and_wait_for_a_step(cmd, run, env, **popen) -> subprocess.Popen:
+    """Start ``sepkit train`` (pipes, text) and return once it logged a step in ``run`` (or ended, or 120 s)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **popen)
+    deadline = time.monotonic() + 120
+    while not read_metrics(run) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc
+
+
 def test_sigkill_then_resume_gives_the_same_curve(corpus, tmp_path):
     env = clean_env(OMP_NUM_THREADS="1")  # the same thread count in every run: identical float sums
     pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": env}
@@ -90,10 +99,7 @@ def test_sigterm_stops_at_a_step_boundary_and_the_run_resumes_on_the_same_curve(
     env = clean_env(OMP_NUM_THREADS="1")
     run_a, run_b = tmp_path / "a", tmp_path / "b"
     a = subprocess.Popen(command(corpus, run_a), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    b = subprocess.Popen(command(corpus, run_b), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 120
-    while not read_metrics(run_b) and b.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    b = start_and_wait_for_a_step(command(corpus, run_b), run_b, env)
     os.kill(b.pid, signal.SIGTERM)
     out_b, err_b = b.communicate(timeout=120)
     assert b.returncode == 0, err_b
@@ -112,11 +118,7 @@ def test_sigterm_to_the_whole_process_group_with_a_loader_worker_stops_cleanly(c
     stops at a step boundary with a resumable checkpoint instead of dying with its worker."""
     env = clean_env(OMP_NUM_THREADS="1")
     run = tmp_path / "grouped"
-    proc = subprocess.Popen(command(corpus, run, "data.num_workers=1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not read_metrics(run) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    proc = start_and_wait_for_a_step(command(corpus, run, "data.num_workers=1"), run, env, start_new_session=True)
     os.killpg(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
