@@ -118,7 +118,10 @@ class CodecFrames:
 class Oracle:
     """An output a system could give if one quantity it predicts were exact: a ceiling for its scores.
 
-    name:        what it is, e.g. "Oracle IRM" (``sepkit benchmark`` appends the declaring systems' labels).
+    name:        what it is, e.g. "Oracle IRM".
+    setting:     a few words naming what decides it, e.g. "stft n_fft 512, hop 160": ``sepkit benchmark``
+                 labels the row "Oracle IRM [stft n_fft 512, hop 160]" (never by the declaring systems'
+                 names: an oracle row is not the system's result) and lists the declaring systems beside it.
     config:      JSON-ready settings that decide the output, without weight file paths; two oracles with
                  equal ``name``, ``config`` and weights of ``modules`` give the same output.
     sample_rate: Hz of the waves ``output`` takes and returns.
@@ -134,6 +137,7 @@ class Oracle:
     output: Callable[[Tensor, Tensor, Tensor], Tensor]
     modules: tuple[nn.Module, ...] = ()
     description: str = ""
+    setting: str = ""
 
 
 class Component(nn.Module):

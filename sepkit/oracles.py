@@ -43,6 +43,13 @@ def component_settings(module: nn.Module) -> dict:
     return {"component": name, **{k: v for k, v in keys.items() if k not in WEIGHT_PATH_KEYS}}
 
 
+def short_setting(settings: dict, keys: tuple[str, ...]) -> str:
+    """"stft n_fft 512, hop_length 160": the component's name (class name for "module:Class") and ``keys``."""
+    name = str(settings["component"]).rpartition(":")[2]
+    shown = [f"{key} {settings[key]}" for key in keys if settings.get(key) is not None]
+    return f"{name} {', '.join(shown)}".strip()
+
+
 def ideal_ratio_mask(audio_encoder: nn.Module, decoder: nn.Module) -> list[Oracle]:
     """[the IRM oracle] on ``audio_encoder``'s complex frames, decoded by ``decoder``; [] if their rates differ."""
     rate = int(audio_encoder.sample_rate)
@@ -73,6 +80,7 @@ def ideal_ratio_mask(audio_encoder: nn.Module, decoder: nn.Module) -> list[Oracl
             sample_rate=rate,
             output=output,
             modules=(audio_encoder, decoder),
+            setting=short_setting(component_settings(audio_encoder), ("n_fft", "hop_length")),
             description="the ideal ratio mask sqrt(|S|² / (|S|² + |N|²)) of the target S against the rest "
             f"N = X − S on the system's {component_settings(audio_encoder)['component']} frames X, applied to the "
             "mixture and decoded by its decoder (the mixture's phase)",
@@ -101,6 +109,8 @@ def codec_round_trip(codec: Codec) -> Oracle:
         sample_rate=int(codec.sample_rate),
         output=output,
         modules=(codec,),
+        setting=f"{short_setting(settings, ())}, {codec.num_codebooks} x {codec.codebook_size} at "
+        f"{codec.frame_rate:g} Hz",
         description=f"the target encoded and decoded by the system's codec ({settings['component']}, "
         f"{codec.num_codebooks} x {codec.codebook_size} codes at {codec.frame_rate:g} frames/s): the ceiling of "
         "a decoder that generates its tokens",

@@ -115,9 +115,14 @@ def recipes_dir() -> Path:
 
 
 def bundled_recipe_names() -> list[str]:
-    """Names of the bundled recipes, sorted: "audiosep", "mini/audiosep", "tiny/stft_mask", ..."""
+    """Names of the bundled recipes, sorted: "audiosep", "mini/audiosep", "tiny/stft_mask", ...
+
+    Training records next to a recipe (``mini/audiosep.train/run1-recipe.resolved.yaml``) are not recipes
+    to offer: folders whose name ends in ``.train`` are left out.
+    """
     root = recipes_dir()
-    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+    names = (p.relative_to(root) for p in root.rglob("*.yaml"))
+    return sorted(p.with_suffix("").as_posix() for p in names if not any(d.endswith(".train") for d in p.parts[:-1]))
 
 
 def find_recipe(name_or_path: str) -> Path:

@@ -220,7 +220,7 @@ def test_report_shows_table_and_spectrograms_with_players(first_run):
 # --- reference rows ------------------------------------------------------------------------
 
 
-REFERENCE_LABELS = ["Oracle IRM (stft-mask-tiny)", "Mixture", "Mixture x 0.5", "Silence"]
+REFERENCE_LABELS = ["Oracle IRM [stft n_fft 256, hop_length 64]", "Mixture", "Mixture x 0.5", "Silence"]
 
 
 def by_key(results: dict, label: str, task: str, metric: str) -> dict:
@@ -244,7 +244,9 @@ def test_reference_rows_follow_the_systems_by_default(first_run):
             assert all(row[key] is None for key in ("params_separation", "macs", "rtf")) == (row["kind"] != "system")
     assert [r["label"] for r in results["references"]] == REFERENCE_LABELS
     assert results["references"][0]["declared_by"] == ["stft-mask-tiny"]
-    assert "Oracle IRM (stft-mask-tiny): 8 examples computed" in proc.stderr
+    assert all("stft-mask-tiny" not in label for label in REFERENCE_LABELS)  # an oracle row is not the system's
+    assert "(declared by stft-mask-tiny)" in (out / "results.md").read_text()
+    assert "Oracle IRM [stft n_fft 256, hop_length 64]: 8 examples computed" in proc.stderr
 
 
 def test_mixture_row_scores_zero_improvement_exactly_and_half_the_mixture_only_its_scale(first_run):
@@ -289,14 +291,14 @@ def test_rows_have_intervals_and_the_pages_show_references_and_significance(firs
                              and c["b"] == "Mixture" and c["metric"] == "si_sdri")  # fmt: skip
     assert oracle_vs_mixture["significant"] and oracle_vs_mixture["ci"][0] > 5  # the IRM is far above the mixture
     text = (out / "results.md").read_text()
-    assert "| *Mixture x 0.5* | 3 | 1 |" in text and "| *Oracle IRM (stft-mask-tiny)* |" in text
+    assert "| *Mixture x 0.5* | 3 | 1 |" in text and "| *Oracle IRM [stft n_fft 256, hop_length 64]* |" in text
     assert " ± " in text.split("| *Extraction* |")[1].splitlines()[1]
     for line in text.splitlines():
         if line.startswith("| *") and "Extraction" not in line and "Removal" not in line:
             assert "**" not in line, line  # reference rows are never bold
     section = text.split("## Paired differences")[1]
     assert "### Extraction" in section and "### Removal" in section
-    assert "- stft-mask-tiny vs Mixture x 0.5: " in section and "- Oracle IRM (stft-mask-tiny) vs Silence: " in section
+    assert "- stft-mask-tiny vs Mixture x 0.5: " in section and "- Oracle IRM [stft n_fft 256, hop_length 64] vs Silence: " in section
     assert "- Mixture vs Silence" not in section  # reference rows against each other: results.json only
     page = (out / "report.html").read_text()
     assert page.count("<tr class='reference'>") == 2 * 4 and "Paired differences" in page

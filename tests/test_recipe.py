@@ -4,7 +4,7 @@ import pytest
 
 from sepkit.errors import SepkitError
 from sepkit.plugins import get_registry
-from sepkit.recipe import find_recipe, load_recipe, recipes_dir, resolve_components
+from sepkit.recipe import bundled_recipe_names, find_recipe, load_recipe, recipes_dir, resolve_components
 
 BASE = """
 name: base
@@ -35,6 +35,8 @@ def test_every_bundled_recipe_loads_and_resolves():
 
 def test_find_bundled_by_name():
     assert find_recipe("tiny/stft_mask") == recipes_dir() / "tiny" / "stft_mask.yaml"
+    names = bundled_recipe_names()
+    assert "mini/audiosep" in names and not [n for n in names if ".train/" in n]  # training records are not offered
     with pytest.raises(SepkitError, match="not found.*tiny/stft_mask"):
         find_recipe("no-such-recipe")
 

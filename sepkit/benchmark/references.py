@@ -11,8 +11,11 @@ same metrics on the same examples as the systems:
   returns a non-finite value gets null, left out of the row's mean, interval and comparisons.
 
 Oracle rows come from ``SeparationPipeline.oracles()`` (``sepkit.oracles``): one row per distinct
-oracle, labelled with every system that declares it, e.g. "Oracle IRM (AudioSep (mini))". Two
-oracles are the same when name, config, sample rate and the sha256 of their modules' weights agree.
+oracle, labelled by what decides it, e.g. "Oracle IRM [STFTEncoder n_fft 512, hop_length 160]", never
+by the systems that declare it (an oracle row is not a system's result; ``declared_by`` in
+results.json and the notes under the table name them). Two oracles are the same when name, config,
+sample rate and the sha256 of their modules' weights agree; two different ones with the same label
+get the first 6 hex digits of their fingerprints appended.
 """
 
 from __future__ import annotations
@@ -45,10 +48,11 @@ class Reference:
     weights_sha256: Optional[str] = None
     declared_by: list[str] = field(default_factory=list)  # labels of the systems that declare this oracle
     shown: bool = False  # its estimates appear among report.html's examples
+    setting: str = ""  # what decides an oracle's output, in a few words (``Oracle.setting``)
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({', '.join(self.declared_by)})" if self.declared_by else self.name
+        return f"{self.name} [{self.setting}]" if self.setting else self.name
 
     @property
     def fingerprint(self) -> str:
@@ -114,4 +118,5 @@ def oracle_row(oracle: Oracle, system_label: str) -> Reference:
         weights_sha256=weights_sha256(tuple(oracle.modules)),
         declared_by=[system_label],
         shown=True,
+        setting=oracle.setting,
     )

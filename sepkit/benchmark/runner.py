@@ -375,7 +375,7 @@ def _run_rows(
     """-> (system runs, oracle runs, reference runs), each run with its ``entries`` and ``stats``.
 
     Each system's oracle rows are computed while its model is in memory; an oracle already declared by
-    an earlier system (same fingerprint) is not computed again, its row's label names both systems.
+    an earlier system (same fingerprint) is not computed again; its ``declared_by`` lists both systems.
     """
     systems: list[SystemRun] = []
     oracles: dict[str, ReferenceRun] = {}
@@ -388,8 +388,9 @@ def _run_rows(
             known = oracles.get(reference.fingerprint)
             if known is not None:
                 known.reference.declared_by.append(system.label)
-                known.label = known.reference.label
                 continue
+            if reference.label in {run.label for run in oracles.values()}:  # same words, other weights or config
+                reference.setting = f"{reference.setting}, {reference.fingerprint[:6]}".lstrip(", ")
             oracles[reference.fingerprint] = ReferenceRun(plan, reference, clips, log)
             oracles[reference.fingerprint].run(progress)
         run.release()

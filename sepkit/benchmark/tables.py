@@ -240,6 +240,12 @@ def _difference_text(comparison: dict[str, Any]) -> str:
     )
 
 
+def _declared(reference: dict[str, Any]) -> str:
+    """" (declared by A, B)" for an oracle row, "" for the others."""
+    systems = reference.get("declared_by") or []
+    return f" (declared by {', '.join(systems)})" if systems else ""
+
+
 def _listed(a: str, b: str, kinds: dict[str, str], declared_by: dict[str, list[str]]) -> bool:
     """Whether the pages list the pair (a, b): a system against the other systems, the reference rows and
     its own oracle rows; an oracle row against the reference rows (results.json has every pair)."""
@@ -317,7 +323,7 @@ def notes(results: dict[str, Any]) -> list[str]:
     if references:
         out.append(
             "Rows in italics need no model and are scored like the systems, on the same examples: "
-            + "; ".join(f"{r['label']}: {r['description']}" for r in references)
+            + "; ".join(f"{r['label']}: {r['description']}{_declared(r)}" for r in references)
             + ". A score that is not finite is stored as null and left out of the mean, the interval and the "
             "comparisons (--no-reference-rows leaves these rows out)."
         )
