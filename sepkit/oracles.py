@@ -44,7 +44,7 @@ def component_settings(module: nn.Module) -> dict:
 
 
 def short_setting(settings: dict, keys: tuple[str, ...]) -> str:
-    """"stft n_fft 512, hop_length 160": the component's name (class name for "module:Class") and ``keys``."""
+    """The component's name (class name for "module:Class") and ``keys``: "stft n_fft 512, hop_length 160"."""
     name = str(settings["component"]).rpartition(":")[2]
     shown = [f"{key} {settings[key]}" for key in keys if settings.get(key) is not None]
     return f"{name} {', '.join(shown)}".strip()

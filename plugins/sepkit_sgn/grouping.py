@@ -21,6 +21,7 @@ class ClassTokenTransformer(nn.Module):
     """patches [B, P, D], valid bool [B, P] -> (class tokens [B, C, D], patches [B, P, D]) after self-attention."""
 
     def __init__(self, num_classes: int, dim: int, layers: int, heads: int) -> None:
+        """``num_classes`` 0: no learnable tokens; ``forward`` is then given them."""
         super().__init__()
         self.class_tokens = nn.Parameter(torch.randn(num_classes, dim) * 0.02)
         layer = nn.TransformerEncoderLayer(
@@ -29,9 +30,13 @@ class ClassTokenTransformer(nn.Module):
         self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, patches: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
-        batch, classes = patches.shape[0], self.class_tokens.shape[0]
-        tokens = torch.cat((self.class_tokens.expand(batch, -1, -1), patches), dim=1)
+    def forward(self, patches: Tensor, valid: Tensor, tokens: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``tokens`` [B, C', D], if given, stand in for the learnable class tokens (SGN's ablation: one token
+        made from the text query)."""
+        batch = patches.shape[0]
+        lead = self.class_tokens.expand(batch, -1, -1) if tokens is None else tokens
+        classes = lead.shape[1]
+        tokens = torch.cat((lead, patches), dim=1)
         pad = torch.cat((torch.zeros(batch, classes, dtype=torch.bool, device=valid.device), ~valid), dim=1)
         out = self.norm(self.layers(tokens, src_key_padding_mask=pad))
         return out[:, :classes], out[:, classes:]

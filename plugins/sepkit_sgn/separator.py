@@ -48,7 +48,8 @@ from .classes import class_name_embeddings, nearest_class
 from .grouping import CategoryAwareGrouping, ClassTokenTransformer
 from .unet import UNetDecoder, UNetEncoder
 
-SOP_MULTIPLIERS = (1, 2, 4, 8, 8, 8, 8)  # Sound of Pixels' U-Net: 64, 128, 256, 512, 512, 512, 512
+SOP_MULTIPLIERS = (1, 2, 4, 8, 8, 8, 8)
+CONDITIONINGS = ("class_tokens", "query")  # Sound of Pixels' U-Net: 64, 128, 256, 512, 512, 512, 512
 
 
 class SGNSeparator(IdealRatioMaskOracle, Separator):
@@ -69,6 +70,9 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
         num_heads: int = positive(8)
         grouping_temperature: float = positive(0.1)  # softmax temperature of the patch-to-class assignment (guess)
         presence_head: bool = False  # a Linear(D, 1) on each g_i: class presence logits (training system sgn)
+        # class_tokens: SGN (one learnable token per class, the query picks a class's mask); query: the paper's
+        # ablation, the same network with one token made from the query embedding instead of class tokens
+        conditioning: str = "class_tokens"
 
     consumes = "complex_stft"
     produces = "complex_stft"
@@ -93,7 +97,19 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
         channels = [config.base_channels * m for m in multipliers]
         self.encoder = UNetEncoder(channels)
         self.patch_projection = nn.Linear(channels[-1], config.embed_dim)
-        self.tokens = ClassTokenTransformer(len(names), config.embed_dim, config.num_layers, config.num_heads)
+        if config.conditioning not in CONDITIONINGS:
+            raise SepkitError(
+                f"sgn: conditioning must be one of {', '.join(CONDITIONINGS)}, got {config.conditioning!r}"
+            )
+        by_query = config.conditioning == "query"
+        if by_query and config.presence_head:
+            raise SepkitError(
+                "sgn: presence_head needs class tokens; with conditioning: query set presence_head: false"
+            )
+        self.tokens = ClassTokenTransformer(
+            0 if by_query else len(names), config.embed_dim, config.num_layers, config.num_heads
+        )
+        self.query_token = nn.Linear(config.query_dim, config.embed_dim) if by_query else None
         self.grouping = CategoryAwareGrouping(config.embed_dim, config.grouping_temperature)
         self.decoder = UNetDecoder(channels, config.mask_channels)
         self.mask_projection = nn.Linear(config.embed_dim, config.mask_channels)
@@ -109,9 +125,13 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
         """magnitude float [B, T, bins], valid frames long [B] -> masks float [B, C, T, bins] in (0, 1)."""
         return self.class_outputs(magnitude, lengths)[0]
 
-    def class_outputs(self, magnitude: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+    def class_outputs(
+        self, magnitude: Tensor, lengths: Tensor, tokens: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         """magnitude float [B, T, bins], valid frames long [B] -> (masks float [B, C, T, bins] in (0, 1),
-        presence logits float [B, C] of each class being in the mixture, or None without ``presence_head``)."""
+        presence logits float [B, C] of each class being in the mixture, or None without ``presence_head``).
+
+        ``tokens`` [B, C', D] replace the class tokens (``conditioning: query``: C' = 1, from the query)."""
         batch, frames, bins = magnitude.shape
         unit = 2**self.depth
         x = torch.log1p(magnitude)[:, None]
@@ -122,7 +142,7 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
         patches = self.patch_projection(bottleneck.permute(0, 2, 3, 1).reshape(batch, t_cells * f_cells, -1))
         valid_t = torch.arange(t_cells, device=x.device)[None] * unit < lengths.to(x.device)[:, None]  # [B, T'']
         valid = valid_t[:, :, None].expand(-1, -1, f_cells).reshape(batch, -1)
-        tokens, patches = self.tokens(patches, valid)
+        tokens, patches = self.tokens(patches, valid, tokens)
         groups, _ = self.grouping(tokens, patches, valid)  # [B, C, D]
         features = self.decoder(bottleneck, skips[:-1])[:, :, :frames, :bins]  # [B, K, T, bins]
         logits = torch.einsum("bck,bktf->bctf", self.mask_projection(groups), features) + self.mask_bias
@@ -140,6 +160,8 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
 
     def separate_all(self, mixture: AudioFeatures) -> Tensor:
         """Every class in one pass: complex [B, C, T, bins], class i's estimate at ``[:, i]``."""
+        if self.query_token is not None:
+            raise SepkitError("sgn: separate_all needs class tokens; this separator has conditioning: query")
         frames = self._check(mixture)
         masks = self.class_masks(frames.abs().to(self.patch_projection.weight.dtype), mixture.lengths)
         return masks * frames[:, None]
@@ -150,6 +172,11 @@ class SGNSeparator(IdealRatioMaskOracle, Separator):
 
     def separate(self, mixture: AudioFeatures, query: TextEmbedding, tasks: Tensor) -> AudioFeatures:
         frames = self._check(mixture)
+        if self.query_token is not None:  # the ablation: one token from the query, its mask
+            token = self.query_token(query.pooled.to(self.query_token.weight.dtype))[:, None]
+            magnitude = frames.abs().to(self.patch_projection.weight.dtype)
+            mask = self.class_outputs(magnitude, mixture.lengths, token)[0][:, 0]
+            return AudioFeatures(frames=mask * frames, lengths=mixture.lengths, frame_rate=mixture.frame_rate)
         masks = self.class_masks(frames.abs().to(self.patch_projection.weight.dtype), mixture.lengths)
         chosen = self.query_classes(query).to(masks.device)
         mask = masks[torch.arange(masks.shape[0], device=masks.device), chosen]

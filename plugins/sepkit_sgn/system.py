@@ -67,6 +67,11 @@ class SGNSystem(SeparationSystem):
         separator = self.pipeline.separator
         if not isinstance(separator, SGNSeparator):
             raise SepkitError(f"{recipe.source}: train.system sgn needs model.separator: {{name: sgn}}")
+        if separator.query_token is not None:
+            raise SepkitError(
+                f"{recipe.source}: train.system sgn trains every class token; model.separator.conditioning: query "
+                "has none, train it with train.system: separation"
+            )
         if config.class_weight > 0 and separator.presence is None:
             raise SepkitError(
                 f"{recipe.source}: train.system sgn with class_weight {config.class_weight} needs the class tokens' "

@@ -241,7 +241,7 @@ def _difference_text(comparison: dict[str, Any]) -> str:
 
 
 def _declared(reference: dict[str, Any]) -> str:
-    """" (declared by A, B)" for an oracle row, "" for the others."""
+    """The text " (declared by A, B)" for an oracle row, "" for the others."""
     systems = reference.get("declared_by") or []
     return f" (declared by {', '.join(systems)})" if systems else ""
 

@@ -332,3 +332,54 @@ def test_sources_recipe_keeps_the_mini_widths():
 
 class TestSGNSystem(SystemContract):
     name = "sgn"  # registration, lazy import and a Config dataclass; the tests above exercise the steps
+
+
+# --- the ablation: the same network conditioned on the query, no class tokens ---------------------------
+
+
+def test_query_conditioning_has_no_class_tokens_and_follows_the_query():
+    sep = sgn(conditioning="query")
+    assert sep.tokens.class_tokens.numel() == 0 and sep.query_token is not None
+    mix = frames()
+    g = torch.Generator().manual_seed(3)
+    a, b = (query(torch.randn(2, 16, generator=g)) for _ in range(2))
+    with torch.no_grad():
+        out_a = sep.separate(mix, a, torch.zeros(2, dtype=torch.long)).frames
+        out_b = sep.separate(mix, b, torch.zeros(2, dtype=torch.long)).frames
+    ratio = out_a / mix.frames
+    assert ratio.imag.abs().max() < 1e-5 and (ratio.real > 0).all() and (ratio.real < 1).all()
+    assert not torch.allclose(out_a, out_b)  # a different query, a different mask
+    with pytest.raises(SepkitError, match="conditioning: query"):
+        sep.separate_all(mix)
+
+
+def test_query_conditioning_keeps_every_other_weight_of_the_class_token_network():
+    tokens, by_query = sgn().state_dict(), sgn(conditioning="query").state_dict()
+    assert set(by_query) - set(tokens) == {"query_token.weight", "query_token.bias"}
+    assert {k: v.shape for k, v in tokens.items() if k != "tokens.class_tokens"} == {
+        k: v.shape for k, v in by_query.items() if not k.startswith("query_token") and k != "tokens.class_tokens"
+    }
+
+
+def test_query_conditioning_errors_name_the_fix(tmp_path):
+    with pytest.raises(SepkitError, match="conditioning must be one of class_tokens, query"):
+        sgn(conditioning="tokens")
+    with pytest.raises(SepkitError, match="presence_head: false"):
+        sgn(conditioning="query", presence_head=True)
+    with pytest.raises(SepkitError, match="train.system: separation"):
+        sgn_system(tmp_path, "model.separator.conditioning=query", "model.separator.presence_head=false",
+                   "train.system.class_weight=0")  # fmt: skip
+
+
+def test_the_ablation_recipes_differ_only_in_the_conditioning():
+    from omegaconf import OmegaConf
+
+    tokens, by_query = (OmegaConf.to_container(load_recipe(f"recipes/mini/{n}.yaml").config, resolve=True)
+                        for n in ("sgn", "sgn_query"))  # fmt: skip
+    assert by_query["model"]["separator"].pop("conditioning") == "query"
+    assert tokens["model"]["separator"].get("conditioning", "class_tokens") == "class_tokens"
+    tokens["model"]["separator"].pop("conditioning", None)
+    for key in ("name", "description", "checkpoint"):
+        tokens.pop(key, None), by_query.pop(key, None)
+    assert tokens == by_query
+    resolve_components(load_recipe("recipes/mini/sgn_query.yaml"), get_registry())
