@@ -146,15 +146,16 @@ class TFCodecNet(nn.Module):
             x = layer(x)
         return self.stft.decompress(self.out_conv(x))
 
-    def quantize(self, wave: Tensor) -> Quantized:
-        return self.quantizer(self.encode_latents(wave))
+    def quantize(self, wave: Tensor, with_distances: bool = False) -> Quantized:
+        """``with_distances``: the Quantized also holds each latent's distances to its group's codes (rate loss)."""
+        return self.quantizer(self.encode_latents(wave), with_distances=with_distances)
 
     def decode(self, codes: Tensor) -> Tensor:
         """codes long [B, G, F] -> wave float [B, (4F - 1) * hop] (at full size)."""
         return self.decode_latents(self.quantizer.decode(codes))
 
-    def forward(self, wave: Tensor) -> tuple[Tensor, Quantized]:
+    def forward(self, wave: Tensor, with_distances: bool = False) -> tuple[Tensor, Quantized]:
         """wave float [B, T] -> (reconstruction float [B, T], Quantized) for training."""
-        q = self.quantize(wave)
+        q = self.quantize(wave, with_distances)
         out = self.decode_latents(q.quantized)
         return out[:, : wave.shape[-1]], q

@@ -23,6 +23,7 @@ group (measured on sepkit-mini validation clips), which is why this form is used
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -33,12 +34,16 @@ from torch import Tensor, nn
 class Quantized:
     """quantized float [B, latent_dim, N] (straight-through), codes long [B, G, N / combine],
     embeddings float [B, N / combine, G * code_dim] (the chosen code vectors),
-    commitment_loss: scalar tensor (no codebook loss: the codebooks are moving averages)."""
+    commitment_loss: scalar tensor (no codebook loss: the codebooks are moving averages),
+    distances: float32 [B, N / combine, G, codebook_size] squared Euclidean distances of each group's vector to
+    its codebook (differentiable in the latents; the rate estimate of ``entropy`` reads them), or None unless
+    asked for (``with_distances=True``)."""
 
     quantized: Tensor
     codes: Tensor
     embeddings: Tensor
     commitment_loss: Tensor
+    distances: Optional[Tensor] = None
 
 
 TRAINING_STATISTICS = ("cluster_size", "embed_sum", "initialized")
@@ -107,16 +112,19 @@ class GroupVectorQuantizer(nn.Module):
         index = torch.arange(self.groups, device=codes.device)[None, :, None]
         return self.codebooks[index, codes].permute(0, 2, 1, 3)
 
-    def nearest(self, x: Tensor) -> Tensor:
-        """x float [B, F, G, code_dim] -> codes long [B, G, F] (Euclidean nearest code of each group)."""
+    def distances(self, x: Tensor) -> Tensor:
+        """x float [B, F, G, code_dim] -> float32 [B, F, G, K]: squared Euclidean distance to each code of the group."""
         x = x.float()
-        books = self.codebooks.float()
-        distances = (
+        books = self.codebooks.float().clone()  # a copy: the moving-average update rewrites the codebooks in place
+        return (
             x.pow(2).sum(-1, keepdim=True)
             - 2 * torch.einsum("bfgc,gkc->bfgk", x, books)
             + books.pow(2).sum(-1)[None, None]
         )
-        return distances.argmin(-1).permute(0, 2, 1)
+
+    def nearest(self, x: Tensor) -> Tensor:
+        """x float [B, F, G, code_dim] -> codes long [B, G, F] (Euclidean nearest code of each group)."""
+        return self.distances(x).argmin(-1).permute(0, 2, 1)
 
     @staticmethod
     def _sample(vectors: Tensor, count: int) -> Tensor:
@@ -150,15 +158,16 @@ class GroupVectorQuantizer(nn.Module):
             self.embed_sum[g, rows] = fresh
             self.cluster_size[g, rows] = 1.0
 
-    def forward(self, latents: Tensor) -> Quantized:
+    def forward(self, latents: Tensor, with_distances: bool = False) -> Quantized:
+        """``with_distances``: also return the distances the codes were chosen by (before this step's update)."""
         x = self._group(latents)  # [B, F, G, c]
-        if self.training and torch.is_grad_enabled():
-            if not bool(self.initialized):
-                self._update(x, codes=None)  # data initialisation, then assign to the new codes
-            codes = self.nearest(x)
+        training = self.training and torch.is_grad_enabled()
+        if training and not bool(self.initialized):
+            self._update(x, codes=None)  # data initialisation, then assign to the new codes
+        distances = self.distances(x)
+        codes = distances.argmin(-1).permute(0, 2, 1)
+        if training:
             self._update(x, codes)
-        else:
-            codes = self.nearest(x)
         chosen = self.embed(codes).to(x.dtype)
         commitment_loss = F.mse_loss(x, chosen.detach())
         straight = x + (chosen - x).detach()
@@ -167,6 +176,7 @@ class GroupVectorQuantizer(nn.Module):
             codes=codes,
             embeddings=chosen.flatten(2),
             commitment_loss=commitment_loss,
+            distances=distances if with_distances else None,
         )
 
     def decode(self, codes: Tensor) -> Tensor:

@@ -17,6 +17,16 @@ Each step has two phases (``optimizer_names``):
    and from step ``adversarial_start`` on 0.001 x LSGAN generator loss
    + 0.1 x discriminator feature matching.
 
+Rate (TF-Codec's entropy loss, ``entropy``): with ``rate_weight`` > 0 the generator loss adds
+``rate_weight x sum_g |H_g - target_entropy / G|``, H_g the soft estimate (bits) of group g's code
+entropy over the batch's valid code frames at ``rate_temperature``; the step logs ``rate`` (that sum),
+``entropy_bits`` (sum_g H_g, bits per code frame) and ``kbps`` (entropy_bits x frame rate / 1000), and
+validation reports ``entropy_bits`` and ``kbps`` of each validation batch (the batch's value for each
+of its examples; a batch statistic, biased low for small batches). TF-Codec's 6 kbps stage 2 is
+``rate_weight: 4.0e-4`` (its 0.01 x L1 per group, weighted 0.04) with ``target_entropy: 120`` (16
+groups at 50 frames/s). ``rate_weight: 0`` (the default) is the system without a rate: the same
+losses, logs, validation metrics and checkpoint keys.
+
 While ``step < adversarial_start`` (a reconstruction warm-up, TF-Codec's stage 1) the discriminator
 phase is skipped: no codec or discriminator forward, no discriminator update (the warm-up step costs
 about 0.5 s instead of 0.9 s with the mini recipe on one CPU thread).
@@ -39,6 +49,7 @@ codec reads such a ``best.ckpt`` through its ``checkpoint:`` key and drops the d
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +68,7 @@ from .discriminator import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
 )
+from .entropy import TEMPERATURE, estimate_rate, frame_mask, rate_loss
 from .losses import lsd, mel_distance, multi_window_mel, power_compressed_mse
 
 AUDIO_SOURCES = ("target", "mixture", "both")
@@ -75,6 +87,9 @@ class TFCodecTrainingConfig:
     disc_mels: list[int] = positive(default_factory=lambda: [64, 80, 128])
     disc_channels: int = positive(32)
     disc_layers: int = positive(4)
+    rate_weight: float = non_negative(0.0)  # x sum_g |H_g - target_entropy / G| (bits); 0: no rate loss
+    target_entropy: float = positive(120.0)  # bits per code frame, all groups (TF-Codec 6 kbps: 120 x 50 Hz)
+    rate_temperature: float = positive(TEMPERATURE)  # soft assignments softmax(-distance / T) (TF-Codec: 0.2)
 
 
 class TFCodecSystem(System):
@@ -106,6 +121,15 @@ class TFCodecSystem(System):
             )
         except ValueError as exc:
             raise SepkitError(f"{recipe.source}: train.system (tfcodec): {exc}") from None
+        if config.rate_weight > 0:
+            most = self.codec.num_codebooks * math.log2(self.codec.codebook_size)
+            if config.target_entropy > most:
+                raise SepkitError(
+                    f"{recipe.source}: train.system.target_entropy={config.target_entropy:g} bits per code frame, "
+                    f"but {self.codec.num_codebooks} groups of {self.codec.codebook_size} codes carry at most "
+                    f"{most:g}; set a target below that"
+                )
+            self.validation_metrics = (*type(self).validation_metrics, "entropy_bits", "kbps")
         # the metric plugins the issue's targets and the benchmark use (not modules: they hold no weights)
         self._metrics = {
             key: self.registry.build("metric", {"name": name}, where=f"train.system (tfcodec): metric {name}")
@@ -133,6 +157,14 @@ class TFCodecSystem(System):
             "mel": multi_window_mel(estimate, wave, mask),
         }
 
+    def _rate(self, distances: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        """The soft code entropy of the batch's valid code frames: ``group_bits`` float [G], ``entropy_bits``
+        (their sum, bits per code frame) and ``kbps``."""
+        mask = frame_mask(self.codec.net.code_frames(lengths), distances.shape[1])
+        group_bits = estimate_rate(distances, self.config.rate_temperature, mask)
+        bits = group_bits.sum()
+        return {"group_bits": group_bits, "entropy_bits": bits, "kbps": bits * self.codec.frame_rate / 1000}
+
     def training_step(self, batch: dict, step: int, optimizer: str = "generator") -> dict[str, Tensor]:
         c = self.config
         wave, lengths = self._audio(batch)
@@ -144,7 +176,7 @@ class TFCodecSystem(System):
                 estimate = self.codec.net(wave)[0] * mask
             loss = lsgan_discriminator_loss(self.discriminator(wave), self.discriminator(estimate))
             return {"loss": loss}
-        estimate, q = self.codec.net(wave)
+        estimate, q = self.codec.net(wave, with_distances=c.rate_weight > 0)
         estimate = estimate * mask
         rec = self._reconstruction_losses(estimate, wave, mask)
         out = {
@@ -157,6 +189,11 @@ class TFCodecSystem(System):
             + c.mel_loss_weight * out["mel"]
             + c.commitment_loss_weight * out["commitment"]
         )
+        if c.rate_weight > 0:
+            rate = self._rate(q.distances, lengths)
+            out["rate"] = rate_loss(rate["group_bits"], c.target_entropy)
+            out["entropy_bits"], out["kbps"] = rate["entropy_bits"].detach(), rate["kbps"].detach()
+            loss = loss + c.rate_weight * out["rate"]
         if step >= c.adversarial_start and (c.adversarial_weight or c.feature_matching_weight):
             fake = self.discriminator(estimate)
             with torch.no_grad():
@@ -187,6 +224,9 @@ class TFCodecSystem(System):
         }
         for key, metric in self._metrics.items():
             metrics[key] = metric.score(estimate.float(), wave.float(), self.sample_rate).to(wave.device)
+        if c.rate_weight > 0:
+            rate = self._rate(self.codec.net.quantize(wave, with_distances=True).distances, lengths)
+            metrics |= {key: rate[key].expand(wave.shape[0]) for key in ("entropy_bits", "kbps")}
         rows = batch["lengths"].shape[0]
         if self.config.audio == "both":  # the mean of the mixture's and the target's row
             metrics = {k: v.reshape(2, rows).mean(0) for k, v in metrics.items()}
