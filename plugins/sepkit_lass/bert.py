@@ -22,10 +22,14 @@ local_files_only=True)``; nothing is downloaded. Without ``model_dir`` the encod
 weights of the configured size (the defaults are bert-base's) and the tokenizer comes from
 ``tokenizer_dir``, or, if that is not given either, is the small stand-in of
 ``sepkit_lass.standin`` (tests and smoke runs only).
+
+``load_official_checkpoint`` reads the BERT weights of LASS-Net's released ``LASSNet.pt``
+(``module.text_embedder.bert_layer.*``; ``sepkit_lass.official``).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -152,6 +156,27 @@ class BertTextEncoder(TextEncoder):
         else:
             pooled = tokens.sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
         return TextEmbedding(tokens=tokens, mask=mask, pooled=pooled)
+
+    def load_official_checkpoint(self, path: str) -> bool:
+        """Load the BERT of LASS-Net's ``LASSNet.pt`` (``module.text_embedder.bert_layer.*``) into ``model``.
+
+        Returns False if the file is not in LASS-Net's layout; raises ``SepkitError`` naming the
+        keys if it is but does not fit this BERT. See ``sepkit_lass.official``. The file holds no
+        tokenizer: with the stand-in one (no ``model_dir``/``tokenizer_dir``) a warning says so.
+        """
+        from .official import load_official_checkpoint
+
+        if not load_official_checkpoint(self, "text_encoder", path):
+            return False
+        if self.config.tokenizer_dir is None and self.config.model_dir is None:
+            warnings.warn(
+                f"bert: LASS-Net's weights from {path} are loaded, but the tokenizer is sepkit's small stand-in, "
+                "so real queries tokenize wrongly; set model.text_encoder.tokenizer_dir=prajjwal1/bert-mini "
+                "(or model_dir=prajjwal1/bert-mini)",
+                UserWarning,
+                stacklevel=2,
+            )
+        return True
 
     def task_token_embeddings(self, tasks: tuple[str, ...] = TASKS) -> dict[str, Tensor]:
         """{task word: float [L, hidden]}: rows of the word-piece embedding table for each task word's pieces."""

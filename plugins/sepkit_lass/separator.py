@@ -24,6 +24,8 @@ reflect padding, as sepkit's ``stft``). The paper works at 16 kHz; note that the
 ``inference.py``/``utils/wav_io.py`` read its example clips at 32 kHz.
 
 The separator handles "extract"; the pipeline turns "remove" into the mixture minus the extracted source.
+``load_official_checkpoint`` reads the released ``LASSNet.pt`` (``official.py``: the FiLM MLPs are
+``<film>.linear.<i>`` there, ``<film>.<i>`` here; the query projection is ``text_embedder.linear_layer.0``).
 """
 
 from __future__ import annotations
@@ -128,3 +130,14 @@ class LASSNetSeparator(IdealRatioMaskOracle, Separator):
         mask = torch.sigmoid(self.unet(magnitude, self.condition(query).to(dtype)).float())[:, 0]
         target = frames.to(torch.complex64) * mask
         return AudioFeatures(frames=target, lengths=mixture.lengths, frame_rate=mixture.frame_rate)
+
+    # --- official weights ---------------------------------------------------------------
+    def load_official_checkpoint(self, path: str) -> bool:
+        """Load the query projection and UNet of LASS-Net's ``LASSNet.pt`` (``{"model": {"module.UNet.*", ...}}``).
+
+        Returns False if the file is not in LASS-Net's layout; raises ``SepkitError`` naming the
+        keys if it is but does not fit this separator. See ``sepkit_lass.official``.
+        """
+        from .official import load_official_checkpoint
+
+        return load_official_checkpoint(self, "separator", path)
