@@ -109,12 +109,22 @@ class BSSEvalSDR(Metric):
         filter_length: int = positive(512)
 
     def score(self, estimate, reference, sample_rate, mixture=None):
+        """float64 [B]; an all-zero estimate row gets NaN: its projection onto the reference and its error are
+        both zero, so bss_eval's ratio is 0/0 (fast_bss_eval itself fails on such a row)."""
+        silent = estimate.detach().reshape(estimate.shape[0], -1).abs().amax(-1).cpu() == 0
+        out = torch.full((estimate.shape[0],), float("nan"), dtype=torch.float64)
+        if not silent.all():
+            keep = ~silent
+            out[keep] = self._sdr(estimate.cpu()[keep], reference.cpu()[keep])
+        return out
+
+    def _sdr(self, estimate, reference):
         import fast_bss_eval
 
         # numpy backend: in a long test process torch.linalg.solve was seen spinning without end here
         # (after the CLAP and AudioMAE tests); numpy's LAPACK gives the same figures.
-        ref = reference.double().cpu().numpy()[:, None, :]
-        est = estimate.double().cpu().numpy()[:, None, :]
+        ref = reference.double().numpy()[:, None, :]
+        est = estimate.double().numpy()[:, None, :]
         try:
             sdr = fast_bss_eval.sdr(ref, est, filter_length=self.config.filter_length)[:, 0]
         except ValueError:  # its numpy path fails on an exact estimate (zero error); torch's handles it

@@ -145,3 +145,13 @@ def test_improvement_metrics_need_the_mixture():
         score("sdri")
     assert metric("sdri").needs_mixture and not metric("sdr").needs_mixture
     assert metric("lsd").higher_is_better is False and metric("si_sdr").higher_is_better is True
+
+
+def test_bss_sdr_of_a_silent_estimate_is_nan_and_leaves_the_other_rows_alone():
+    """bss_eval's ratio is 0/0 for an all-zero estimate (fast_bss_eval raises on it); the benchmark then
+    leaves that score out (a Silence reference row), and a batch's other rows are scored as alone."""
+    est = EST.copy()
+    est[1] = 0.0
+    both = score("bss_sdr", est=est)
+    assert np.isnan(both[1]) and np.isfinite(both[0])
+    assert abs(both[0] - score("bss_sdr", est=EST)[0]) < 1e-9
