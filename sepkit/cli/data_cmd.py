@@ -1,8 +1,8 @@
 """``sepkit data ...``: build sepkit-mini, write mixture sets, import corpora, write shards.
 
-    sepkit data mini --out DIR [--seed N] [--clips-per-class N] [--seconds S]
+    sepkit data mini --out DIR [--seed N] [--clips-per-class N] [--seconds S] [--soundfont SF2 ...]
     sepkit data mix --manifest M --protocol P --pairs N --seed S --out DIR [--render]
-    sepkit data testset NAME --out DIR [--corpus KEY=MANIFEST ...] | sepkit data testset --list
+    sepkit data testset NAME --out DIR [--corpus KEY=MANIFEST ...] [--soundfont SF2] | sepkit data testset --list
     sepkit data import CORPUS --root DIR --out DIR [--on-missing skip|fail]
     sepkit data shard --manifest M --out DIR [--shard-size N]
     sepkit data cache RECIPE --manifest M [overrides ...] [--device cpu|cuda]
@@ -22,6 +22,9 @@ def add_parser(sub, parents) -> None:
     mini.add_argument("--seed", type=int, default=0)
     mini.add_argument("--clips-per-class", type=int, default=None, help="clips per class over all splits")
     mini.add_argument("--seconds", type=float, default=4.0, help="clip length (the papers use 10 s)")
+    mini.add_argument("--soundfont", action="append", default=[], metavar="SF2",
+                      help="an extra General MIDI soundfont (besides TimGM6mb.sf2) that instrument clips may be "
+                           "rendered from; repeatable (docs/testsets.md: which ones, and the one held out)")
     mini.set_defaults(run=run_mini)
 
     mix = dsub.add_parser("mix", parents=parents, help="write a frozen mixture manifest with a paper's protocol")
@@ -40,6 +43,8 @@ def add_parser(sub, parents) -> None:
     testset.add_argument("--out", help="output folder (mini sets: data/mixes, where benchmark --testset looks)")
     testset.add_argument("--corpus", action="append", default=[], metavar="KEY=MANIFEST",
                          help="a clip manifest the set reads, e.g. audiocaps=DIR/audiocaps_test.jsonl; repeatable")
+    testset.add_argument("--soundfont", metavar="SF2",
+                         help="the held-out soundfont a set renders its instrument clips from (mini-unseen)")
     testset.add_argument("--list", action="store_true", help="print the test sets and what each needs")
     testset.set_defaults(run=run_testset)
 
@@ -74,7 +79,10 @@ def _print(summary) -> None:
 def run_mini(args) -> int:
     from sepkit.data.mini.build import build_mini
 
-    _print(build_mini(args.out, seed=args.seed, clips_per_class=args.clips_per_class, seconds=args.seconds))
+    summary = build_mini(
+        args.out, seed=args.seed, clips_per_class=args.clips_per_class, seconds=args.seconds, soundfonts=args.soundfont
+    )
+    _print(summary)
     return 0
 
 
@@ -118,7 +126,7 @@ def run_testset(args) -> int:
         return 0
     if not args.name or not args.out:
         raise SepkitError("give a test set name and --out DIR (sepkit data testset --list shows the names)")
-    _print(build_testset(get_testset(args.name), args.out, _corpus_options(args.corpus)))
+    _print(build_testset(get_testset(args.name), args.out, _corpus_options(args.corpus), soundfont=args.soundfont))
     return 0
 
 

@@ -24,6 +24,14 @@ has sources, sources float32 [B, S_max, T] (zero in padded slots), source_mask b
 Randomness (which instruction, where to crop, which mixture a protocol draws) comes
 from ``numpy.random.default_rng([seed, epoch, index])``: the same (seed, epoch, index)
 always gives the same example, in any worker process, after any resume.
+
+Training splits may also change what a mixture is made of and how it is asked for (recipe keys
+``data.train.augment`` and ``data.train.wording``; mixture datasets only): ``augment`` transforms each
+source's timbre before mixing (``sepkit.data.augment``; the example mixes the transformed sources
+and its target, and ``sources``, are the transformed ones), ``wording: grammar`` rewords the drawn
+instruction (``sepkit.data.wording``). Each draws from its own generator,
+``default_rng([seed, epoch, index, AUGMENT_STREAM | WORDING_STREAM])``, so turning one on changes no
+other draw: with neither, examples are what they always were.
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ from sepkit.errors import SepkitError
 from sepkit.instructions import TASKS
 
 Instruction = Union[str, int]
+AUGMENT_STREAM = 1  # last word of the seed of an example's augmentation draws
+WORDING_STREAM = 2  # last word of the seed of an example's wording draws
 
 
 def _task_id(task: str, where: str) -> int:
@@ -80,10 +90,19 @@ def make_example(
     crop_samples: Optional[int],
     rng: np.random.Generator,
     sources: bool = False,
+    augment: Any = None,
+    augment_rng: Optional[np.random.Generator] = None,
 ) -> dict[str, Any]:
     """Render ``record`` with instruction ``index`` into an example dict (see module docstring);
-    ``sources``: also every source of the mixture (``sources``, ``source_labels``), cut like the mixture."""
+    ``sources``: also every source of the mixture (``sources``, ``source_labels``), cut like the mixture;
+    ``augment``: an ``AugmentConfig``, applied to each source (draws from ``augment_rng``) before mixing."""
     mixture, placed = render_mixture(record, cache)
+    if augment is not None:
+        from sepkit.data.augment import augment_sources
+
+        targets = [instruction.target for instruction in record.instructions]
+        placed = augment_sources(placed, augment, augment_rng, cache.sample_rate, targets)
+        mixture = placed.sum(axis=0, dtype=np.float64)
     target = instruction_target(record, placed, index)
     window = crop_window(mixture.shape[-1], crop_samples, rng)
     mixture, target = mixture[window], target[window]
@@ -116,6 +135,27 @@ class _EpochDataset(Dataset):
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
+    def stream_rng(self, index: int, stream: int) -> np.random.Generator:
+        """An example's generator for one kind of optional draws (``AUGMENT_STREAM``, ``WORDING_STREAM``)."""
+        return np.random.default_rng([self.seed, self.epoch, int(index), int(stream)])
+
+    # training variations of mixture datasets (module docstring); off unless a subclass sets them
+    augment: Any = None  # an AugmentConfig
+    wording: str = "templates"  # "templates" | "grammar"
+
+    def vary(self, record: MixtureRecord, k: int, index: int) -> tuple[MixtureRecord, Optional[np.random.Generator]]:
+        """(``record`` with instruction ``k`` reworded when ``wording`` is "grammar", the augmentation
+        generator of item ``index`` or None when ``augment`` is off)."""
+        if self.wording == "grammar":
+            from dataclasses import replace
+
+            from sepkit.data.wording import reword
+
+            instructions = list(record.instructions)
+            instructions[k] = reword(instructions[k], record, self.stream_rng(index, WORDING_STREAM))
+            record = replace(record, instructions=instructions)
+        return record, (self.stream_rng(index, AUGMENT_STREAM) if self.augment is not None else None)
+
 
 class MixtureDataset(_EpochDataset):
     """Frozen mixtures (``MixtureRecord``) rendered on the fly at ``cache.sample_rate``.
@@ -123,6 +163,8 @@ class MixtureDataset(_EpochDataset):
     ``instruction``: "random" (one item per mixture, an instruction drawn per epoch),
     "all" (one item per (mixture, instruction)) or an int (that instruction of every mixture).
     ``sources``: examples also carry every source (``sources``, ``source_labels``; module docstring).
+    ``augment`` (an ``AugmentConfig``), ``wording`` ("templates" | "grammar"): training variations
+    (module docstring).
     """
 
     def __init__(
@@ -133,9 +175,12 @@ class MixtureDataset(_EpochDataset):
         seed: int = 0,
         crop_seconds: Optional[float] = None,
         sources: bool = False,
+        augment: Any = None,
+        wording: str = "templates",
     ) -> None:
         super().__init__(seed, crop_seconds, cache.sample_rate)
         self.sources = bool(sources)
+        self.augment, self.wording = augment, wording
         if not mixtures:
             raise SepkitError("the mixture list is empty; give a non-empty mixture manifest")
         self.mixtures = mixtures
@@ -165,7 +210,8 @@ class MixtureDataset(_EpochDataset):
         rng = self.rng(index)
         if k is None:
             k = int(rng.integers(len(record.instructions)))
-        return make_example(record, self.cache, k, self.crop_samples, rng, self.sources)
+        record, augment_rng = self.vary(record, k, index)
+        return make_example(record, self.cache, k, self.crop_samples, rng, self.sources, self.augment, augment_rng)
 
 
 class ProtocolMixtureDataset(_EpochDataset):
@@ -174,7 +220,8 @@ class ProtocolMixtureDataset(_EpochDataset):
     Mixture ``index`` of ``epoch`` is ``draw_mixture(protocol, clips, rng, cache, index=index, ...)``
     with ``rng = default_rng([seed, epoch, index])``; one of its instructions is drawn with the same rng.
     ``sources``: examples also carry every source of the mixture as mixed (``sources``, ``source_labels``
-    with each source's normalised tag; module docstring).
+    with each source's normalised tag; module docstring). ``augment``, ``wording``: training variations
+    (module docstring).
     """
 
     def __init__(
@@ -189,9 +236,12 @@ class ProtocolMixtureDataset(_EpochDataset):
         crop_seconds: Optional[float] = None,
         normaliser: Any = None,
         sources: bool = False,
+        augment: Any = None,
+        wording: str = "templates",
     ) -> None:
         super().__init__(seed, crop_seconds, cache.sample_rate)
         self.sources = bool(sources)
+        self.augment, self.wording = augment, wording
         try:
             from sepkit.data import mixing
         except ImportError as exc:
@@ -227,7 +277,8 @@ class ProtocolMixtureDataset(_EpochDataset):
             normaliser=self.normaliser,
         )
         k = int(rng.integers(len(record.instructions)))
-        return make_example(record, self.cache, k, self.crop_samples, rng, self.sources)
+        record, augment_rng = self.vary(record, k, index)
+        return make_example(record, self.cache, k, self.crop_samples, rng, self.sources, self.augment, augment_rng)
 
 
 CLEAN_PROTOCOL = "clean"  # data.<split>.protocol for clean clips, not mixtures
@@ -354,6 +405,7 @@ def dataset_from_config(
     """
     where = f"data.{split}"
     sources = bool(getattr(split_cfg, "sources", False))
+    augment, wording = _training_variations(split_cfg, split)
     default = "random" if split == "train" else "all"
     instruction = default if split_cfg.instruction is None else split_cfg.instruction
     if isinstance(instruction, str) and instruction.isdigit():
@@ -364,7 +416,14 @@ def dataset_from_config(
         cache = ClipCache(sample_rate, base_dir=path.parent, capacity=cache_clips)
         try:
             return MixtureDataset(
-                mixtures, cache, instruction=instruction, seed=seed, crop_seconds=crop_seconds, sources=sources
+                mixtures,
+                cache,
+                instruction=instruction,
+                seed=seed,
+                crop_seconds=crop_seconds,
+                sources=sources,
+                augment=augment,
+                wording=wording,
             )
         except SepkitError as exc:
             raise SepkitError(f"{where} ({path}): {exc}") from None
@@ -390,6 +449,11 @@ def dataset_from_config(
                 f"{where}.sources: true needs mixtures, but protocol {CLEAN_PROTOCOL!r} gives the clean clips "
                 "themselves (one source each); drop sources or mix the clips with a protocol"
             )
+        if augment is not None or wording != "templates":
+            raise SepkitError(
+                f"{where}.augment / {where}.wording act on mixtures, but protocol {CLEAN_PROTOCOL!r} gives the "
+                "clean clips themselves (whose frozen features may be cached); drop them or mix the clips"
+            )
         length = None if split_cfg.length is None else int(split_cfg.length)
         return CleanClipDataset(mine, cache, seed, length, split_cfg.seconds, crop_seconds)
     return ProtocolMixtureDataset(
@@ -402,4 +466,23 @@ def dataset_from_config(
         split=split,
         crop_seconds=crop_seconds,
         sources=sources,
+        augment=augment,
+        wording=wording,
     )
+
+
+def _training_variations(split_cfg: Any, split: str) -> tuple[Any, str]:
+    """(AugmentConfig or None, wording) of ``data.<split>``; SepkitError for a bad value or for either on a
+    split other than train (validation and test stay untouched)."""
+    from sepkit.data.augment import augment_config
+    from sepkit.data.wording import check_wording
+
+    where = f"data.{split}"
+    augment = augment_config(getattr(split_cfg, "augment", None), f"{where}.augment")
+    wording = check_wording(getattr(split_cfg, "wording", None), where)
+    if split != "train" and (augment is not None or wording != "templates"):
+        raise SepkitError(
+            f"{where}: augment and wording are for training data only (data.train); validation and test "
+            "mixtures stay as they are. Remove them from " + where
+        )
+    return augment, wording

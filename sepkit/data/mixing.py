@@ -200,8 +200,10 @@ def _pick(rng: np.random.Generator, spec: Protocol, pool: _Pool, count: int) -> 
 
 
 # --- descriptions and instructions ---------------------------------------------------------
-def _round_trips(text: str, task: str, description: str) -> bool:
-    """``text`` parses to ``task`` only, with the descriptions ``description`` alone parses to (as extract)."""
+def round_trips(text: str, task: str, description: str) -> bool:
+    """``text`` parses to ``task`` only, with the descriptions ``description`` alone parses to (as extract).
+
+    The check every generated instruction passes (here and in ``sepkit.data.wording``)."""
     try:
         got, want = _parser().parse(text), _parser().parse(description)
     except SepkitError:
@@ -254,7 +256,7 @@ def _instruction(rng, task: str, parts: list[list[tuple[str, str]]], target: lis
     for chosen in tries + [[p[-1] for p in parts]]:  # last resort: every source by its tags
         description = " and ".join([chosen[0][0]] + [_lower_first(c[0]) for c in chosen[1:]])
         text = template.format(d=" and ".join(c[1] for c in chosen))
-        if _round_trips(text, task, description):
+        if round_trips(text, task, description):
             return InstructionRef(task=task, text=text, description=description, target=target)
     raise _Redraw("no description parses back")
 

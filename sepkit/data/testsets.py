@@ -24,6 +24,12 @@ the spec and ``i`` (never on ``pairs``), so a smaller build is the first lines o
   ``data/mixes`` (``MINI_MIXES_DIR``), where ``--testset NAME`` finds them. Both folders are relative
   to the data root (``data_root()``): ``$SEPKIT_DATA_ROOT`` if set, else the working directory (the
   repository's root when run as the README does), never the folder sepkit is installed in.
+- ``mini-unseen``: ``mini-hsm_tss`` (same seed, pairs and draws) with every instrument clip re-rendered
+  from a soundfont no sepkit-mini corpus trains on (``HeldOutSoundfont``: Debian's opl3-soundfont,
+  which no PyPI package ships, so ``--soundfont PATH`` must give it and ``make mini-data`` does not
+  build this set). Its instructions are the templates' wordings; unseen wording is applied when
+  scoring (``evaluate_mini.py --paraphrases`` in the repository's benchmarks folder), as for
+  ``mini-hsm_tss``.
 
 Pooled sets (several ``ClipSource``s) first draw the pool: from each source, the tagged
 clips (of its ``group``, if any) are sampled without replacement, the same number from each.
@@ -62,6 +68,27 @@ def data_root() -> Path:
 
 # --- the specification ---------------------------------------------------------------------
 @dataclass(frozen=True)
+class HeldOutSoundfont:
+    """A General MIDI soundfont a test set renders its instrument clips from, and no corpus trains on.
+
+    ``file_name`` and ``sha256``: the file ``--soundfont`` must give (checked); ``package``: the Debian
+    package that ships it; ``inside``: its path inside the package.
+    """
+
+    file_name: str
+    sha256: str
+    package: str
+    inside: str
+
+    def how_to_get(self, folder: str = "/tmp/sf") -> str:
+        """The commands that fetch the file, and the --soundfont option they make possible."""
+        return (
+            f"mkdir -p {folder} && cd {folder} && apt-get download {self.package} && "
+            f"dpkg-deb -x {self.package}_*.deb . (no root needed), then pass --soundfont {folder}/{self.inside}"
+        )
+
+
+@dataclass(frozen=True)
 class ClipSource:
     """Where a test set's clips come from.
 
@@ -93,7 +120,9 @@ class TestSetSpec:
     generator, ``"seed-split-index"`` = ``default_rng([seed, crc32(split), i])`` as ``sepkit data
     mix`` does, or ``"seed-index"`` = ``default_rng([seed, i])``, what ``sepkit data mix`` did
     before the split was added (kept for the two mini sets built then, so their files and the
-    results computed on them stay valid).
+    results computed on them stay valid); ``soundfont``: a held-out soundfont: the set's sepkit-mini
+    instrument clips are re-rendered from it (same plans, ``build.rerender_instruments``) into
+    ``out/<name>-clips/`` before mixing, and a build needs its path (``--soundfont``).
     """
 
     __test__ = False  # not a pytest test class
@@ -110,6 +139,7 @@ class TestSetSpec:
     clips_per_source: Optional[int] = None
     file_name: Optional[str] = None
     seeding: str = "seed-split-index"
+    soundfont: Optional[HeldOutSoundfont] = None
 
     @property
     def output_name(self) -> str:
@@ -161,6 +191,18 @@ def _mini(split: str, group: Optional[str] = None) -> ClipSource:
     return ClipSource(f"mini_{split}", role, "make mini-data", default=f"data/mini/{split}.jsonl", group=group)
 
 
+def _held_out(sha256: str, package: str, inside: str) -> HeldOutSoundfont:
+    from sepkit.data.mini.instruments import HELD_OUT_SOUNDFONTS
+
+    file_name = HELD_OUT_SOUNDFONTS[sha256][0]  # what `sepkit data mini --soundfont` refuses
+    return HeldOutSoundfont(file_name, sha256, package, f"{inside}/{file_name}")
+
+
+# The OPL3 FM set: no timbre in common with TimGM6mb.sf2, unlike csound's GM bank, which renders many
+# instruments with TimGM6mb's own samples (docs/testsets.md has the measurement).
+OPL3_FM = _held_out(
+    "39bff96eee3dcfbce9665e3968701b894ca2136c7d0bd580281b2bbf59e80392", "opl3-soundfont", "usr/share/sounds/sf2"
+)
 AUDIOCAPS = _imported("audiocaps", "AudioCaps", "AUDIOCAPS_DIR")
 CLOTHO = _imported("clotho", "Clotho v2 (evaluation split)", "CLOTHO_DIR")
 FSD50K = _imported("fsd50k", "FSD50K (eval split)", "FSD50K_DIR")
@@ -212,6 +254,11 @@ TESTSETS: dict[str, TestSetSpec] = {
         TestSetSpec("mini-hybrid_sep", "hybrid_sep", (_mini("test"),), 600, 7, 4.0,
                     "sepkit-mini version of Hybrid-Sep's keyword-audio set: 600 mixtures of 4 sources, 1 target, "
                     "[-20, 20] dB, 4 s", sources_per_mixture=4),
+        # mini-hsm_tss's draws, instrument clips re-rendered from a held-out soundfont (--soundfont)
+        TestSetSpec("mini-unseen", "hsm_tss", (_mini("test"),), 500, 2, 4.0,
+                    "mini-hsm_tss with every instrument clip re-rendered from a soundfont no sepkit-mini corpus "
+                    "trains on (the OPL3 FM set): unseen timbres, the same mixtures otherwise",
+                    seeding="seed-index", soundfont=OPL3_FM),
     )
 }  # fmt: skip
 
@@ -334,12 +381,67 @@ def _draw(spec: TestSetSpec, clips: list, cache, index: int, split: str, normali
     )
 
 
-def build_testset(spec: TestSetSpec, out, corpora: Mapping[str, str] | None = None, progress: bool = True) -> dict:
-    """Write ``out/<spec.output_name>`` (atomically); ``corpora``: ``--corpus`` key -> clip manifest.
+def check_soundfont(spec: TestSetSpec, soundfont) -> Optional[Path]:
+    """The ``--soundfont`` path a build of ``spec`` uses (None for a set that renders nothing).
+
+    SepkitError, saying how to get the file, when ``spec`` needs a held-out soundfont and ``soundfont``
+    is missing or not that file (by sha256); SepkitError too when a set that renders nothing is given one.
+    """
+    held = spec.soundfont
+    if held is None:
+        if soundfont:
+            needing = ", ".join(s.name for s in TESTSETS.values() if s.soundfont) or "none"
+            raise SepkitError(
+                f"test set {spec.name} renders no clips, so it takes no --soundfont (sets that do: {needing})"
+            )
+        return None
+    get = f"get it with `{held.how_to_get()}`"
+    if not soundfont:
+        raise SepkitError(
+            f"test set {spec.name} renders its instrument clips from the held-out soundfont {held.file_name} "
+            f"(Debian's {held.package}, in no PyPI package): {get}"
+        )
+    path = Path(soundfont).expanduser()
+    if not path.is_file():
+        raise SepkitError(f"--soundfont {path}: no such file; {get}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != held.sha256:
+        raise SepkitError(
+            f"--soundfont {path} is not the soundfont test set {spec.name} is defined with ({held.file_name}, sha256 "
+            f"{held.sha256[:16]}..., got {digest[:16]}...); {get}"
+        )
+    return path.resolve()
+
+
+def _rerendered(spec: TestSetSpec, clips_by_corpus: dict[str, list], soundfont: Path, out: Path, progress: bool):
+    """``clips_by_corpus`` with every sepkit-mini instrument clip re-rendered from ``soundfont`` into
+    ``out/<spec.name>-clips``; and a summary of what was rendered."""
+    from sepkit.data.mini import build, instruments
+
+    font = instruments.Soundfont(soundfont, spec.soundfont.sha256, instruments.info_fields(soundfont))
+    folder = out / f"{spec.name}-clips"
+    result, count = {}, 0
+    for key, clips in clips_by_corpus.items():
+        result[key], rendered = build.rerender_instruments(clips, font, folder, progress=progress)
+        count += rendered
+    soundfont_summary = {"name": font.name, "sha256": font.sha256}
+    return result, {"soundfont": soundfont_summary, "rerendered": count, "clips_folder": str(folder)}
+
+
+def build_testset(
+    spec: TestSetSpec,
+    out,
+    corpora: Mapping[str, str] | None = None,
+    progress: bool = True,
+    soundfont=None,
+) -> dict:
+    """Write ``out/<spec.output_name>`` (atomically); ``corpora``: ``--corpus`` key -> clip manifest;
+    ``soundfont``: the held-out soundfont's path, for a set that has one (``spec.soundfont``).
 
     Returns a JSON-ready summary (path, sha256, counts, levels). Raises SepkitError for a
-    missing manifest, an unknown corpus key or clips that cannot satisfy the protocol; then
-    no file is written.
+    missing manifest, an unknown corpus key, a missing or wrong soundfont or clips that cannot
+    satisfy the protocol; then no manifest is written (a set with a soundfont may have re-rendered
+    its clips by then).
     """
     from tqdm import tqdm
 
@@ -348,16 +450,20 @@ def build_testset(spec: TestSetSpec, out, corpora: Mapping[str, str] | None = No
     from sepkit.data.tags import TagNormaliser
 
     check_spec(spec)
+    soundfont = check_soundfont(spec, soundfont)
     manifests = resolve_corpora(spec, corpora)
     normaliser = TagNormaliser.from_yaml(None)
     clips_by_corpus = {key: _absolute(read_clips(path), path) for key, path in manifests.items()}
+    out = Path(out)
+    rendered = {}
+    if soundfont is not None:
+        clips_by_corpus, rendered = _rerendered(spec, clips_by_corpus, soundfont, out, progress)
     clips = balanced_pool(spec, clips_by_corpus, normaliser) if spec.pooled else clips_by_corpus[spec.sources[0].corpus]
     splits = sorted({c.split for c in clips})
     split = splits[0] if len(splits) == 1 else "mixed"
     rates = Counter(int(c.sample_rate) for c in clips)
     sample_rate = spec.sample_rate or max(rates, key=lambda r: (rates[r], r))
     cache = ClipCache(sample_rate)
-    out = Path(out)
     indices = tqdm(range(spec.pairs), desc=f"test set {spec.name}", unit="mix", disable=None if progress else True)
     records = [_draw(spec, clips, cache, i, split, normaliser, out) for i in indices]
     path = out / spec.output_name
@@ -379,6 +485,7 @@ def build_testset(spec: TestSetSpec, out, corpora: Mapping[str, str] | None = No
         "sources_per_mixture": {str(k): v for k, v in sorted(counts.items())},
         "clips": len(clips),
         "corpora": {key: str(p) for key, p in manifests.items()},
+        **rendered,
         "description": spec.description,
     }
 
@@ -387,7 +494,8 @@ def build_testset(spec: TestSetSpec, out, corpora: Mapping[str, str] | None = No
 def needs(spec: TestSetSpec) -> str:
     """What a build reads: the ``data/mini`` manifests of a mini set, else the --corpus options it needs."""
     if spec.is_mini:
-        return ", ".join(sorted({s.default for s in spec.sources}))
+        held = f" --soundfont {spec.soundfont.file_name}" if spec.soundfont else ""
+        return ", ".join(sorted({s.default for s in spec.sources})) + held
     return " ".join(f"--corpus {key}={key}_test.jsonl" for key in spec.corpora)
 
 

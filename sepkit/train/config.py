@@ -39,6 +39,9 @@ An unknown key or a value of the wrong type is a ``SepkitError`` naming the full
                                                   # every source as mixed (sources [S, T] summing to the
                                                   # mixture, source_labels: each source's tag), for systems
                                                   # that train on all sources (e.g. sgn)
+                                                  # augment: {pitch: {}, eq: {}, reverb: {}, gain_curve: {}}
+                                                  # (train only; docs/training.md) per-source timbre changes;
+                                                  # wording: templates | grammar (train only) rewords instructions
       val: {mixtures: mix/val.jsonl}
       sample_rate: 16000            # must equal the pipeline's (checked)
       crop_seconds: 2.0             # random training crops; validation uses whole mixtures
@@ -120,6 +123,8 @@ class SplitConfig:
     seconds: Optional[float] = positive(None)  # mixture length with clips (default: the protocol's; clean: whole clip)
     instruction: Any = None  # "random" (train default) | "all" (val default) | instruction index
     sources: bool = False  # mixtures only: examples also carry every source (sources [S, T], source_labels)
+    augment: Any = None  # train only: per-source timbre augmentation {pitch, eq, reverb, gain_curve} (data/augment.py)
+    wording: Optional[str] = None  # train only: "templates" (default) | "grammar" (sepkit/data/wording.py)
 
 
 @dataclass

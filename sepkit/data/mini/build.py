@@ -15,7 +15,16 @@ Every clip is a pure function of (seed, split, class, index): its parameters are
 and rendered in a pool of 2 worker processes ("spawn" context). Building twice with the same seed
 gives byte-identical wavs and manifests. Re-running skips clips whose wav exists and verifies
 (readable, mono, 16 kHz, right length, finite, not silent) and re-renders the others; clips of a
-build with another seed, length or version are deleted first, as are clips the plan no longer holds.
+build with another seed, length, version or set of soundfonts are deleted first, as are clips the
+plan no longer holds.
+
+Extra General MIDI soundfonts (``soundfonts``, ``sepkit data mini --soundfont PATH``, repeatable): each
+instrument clip draws which soundfont renders it, uniformly among TimGM6mb.sf2 and the extra ones, from
+its own generator ``SeedSequence([seed, split code, crc32(class name), index, SOUNDFONT_STREAM])``; the
+clip's other parameters are the same draws as without extras, so a clip that draws TimGM6mb sounds
+exactly as in a corpus built without them. Its provenance names the soundfont (``soundfont``,
+``soundfont_sha256``; ``program_fallback_from`` when the soundfont lacks the planned preset, see
+``instruments.with_soundfont``). Without extras nothing changes: the same bytes as before they existed.
 
 Levels: each clip is peak-normalised to a level drawn uniformly in [-6, -1] dBFS (recorded as
 ``provenance["peak_dbfs"]``); a clip whose RMS after normalisation is below -50 dBFS counts as
@@ -34,6 +43,8 @@ import os
 import re
 import time
 import zlib
+from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Optional
@@ -53,6 +64,7 @@ BUILD_VERSION = 1  # bump when a generator changes its output: older builds are 
 STAMP = ".sepkit-mini.json"
 WORKERS = 2
 IN_PROCESS_BELOW = 12  # fewer clips than this to render: no worker pool (spawning one takes seconds)
+SOUNDFONT_STREAM = 1  # the last SeedSequence word of a clip's soundfont draw (its other draws have none)
 _CLIP_NAME = re.compile(r"^[a-z0-9-]+-(train|val|test)-\d{4}\.wav$")
 
 
@@ -84,18 +96,36 @@ def clip_rng(seed: int, split: str, name: str, index: int) -> np.random.Generato
     return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_CODES[split], _class_code(name), index]))
 
 
-def plan_corpus(seed: int, clips_per_class: int, seconds: float) -> list[dict]:
-    """Every clip to build, in manifest order: dicts with id, name, family, split, path, seconds, params."""
+def soundfont_rng(seed: int, split: str, name: str, index: int) -> np.random.Generator:
+    """The generator that draws which soundfont renders an instrument clip (only when there are several)."""
+    entropy = [seed, SPLIT_CODES[split], _class_code(name), index, SOUNDFONT_STREAM]
+    return np.random.default_rng(np.random.SeedSequence(entropy))
+
+
+def plan_corpus(
+    seed: int, clips_per_class: int, seconds: float, soundfonts: Sequence[instruments.Soundfont] = ()
+) -> list[dict]:
+    """Every clip to build, in manifest order: dicts with id, name, family, split, path, seconds, params.
+
+    ``soundfonts``: extra General MIDI soundfonts; TimGM6mb.sf2 and each of them are equally likely to
+    render an instrument clip, whose job then also holds ``soundfont_path`` (read by the renderer, never
+    written to a manifest).
+    """
     jobs = []
     counts = split_counts(clips_per_class)
+    fonts = [instruments.default_soundfont(), *soundfonts] if soundfonts else []
     for name in class_names():
         family = captions.family_of(name)
         slug = captions.class_slug(name)
         for split in SPLITS:
             for index in range(counts[split]):
                 rng = clip_rng(seed, split, name, index)
+                font = None
                 if family == "instrument":
                     params = instruments.plan(name, rng)
+                    if fonts:
+                        font = fonts[int(soundfont_rng(seed, split, name, index).integers(len(fonts)))]
+                        params = instruments.with_soundfont(name, params, font)
                 elif family == "speech":
                     params = speech.plan(name, rng, split, seconds)
                 else:
@@ -108,17 +138,18 @@ def plan_corpus(seed: int, clips_per_class: int, seconds: float) -> list[dict]:
                     "build_seed": int(seed),
                     "index": index,
                 }
-                jobs.append(
-                    {
-                        "id": clip_id,
-                        "name": name,
-                        "family": family,
-                        "split": split,
-                        "path": f"audio/{slug}/{clip_id}.wav",
-                        "seconds": float(seconds),
-                        "provenance": provenance,
-                    }
-                )
+                job = {
+                    "id": clip_id,
+                    "name": name,
+                    "family": family,
+                    "split": split,
+                    "path": f"audio/{slug}/{clip_id}.wav",
+                    "seconds": float(seconds),
+                    "provenance": provenance,
+                }
+                if font is not None:
+                    job["soundfont_path"] = str(font.path)
+                jobs.append(job)
     return jobs
 
 
@@ -133,7 +164,7 @@ def render_clip(job: dict) -> np.ndarray:
     """A planned clip's audio: float32 [round(seconds * 16000)], peak at ``provenance["peak_dbfs"]``."""
     name, params, seconds = job["name"], job["provenance"], job["seconds"]
     if job["family"] == "instrument":
-        wave = instruments.render(name, params, seconds, SAMPLE_RATE)
+        wave = instruments.render(name, params, seconds, SAMPLE_RATE, job.get("soundfont_path"))
     elif job["family"] == "speech":
         wave = speech.render(name, params, seconds, SAMPLE_RATE)
     else:
@@ -198,8 +229,60 @@ def _check_assets() -> None:
     speech.library_paths()
 
 
-def _licences_text() -> str:
+def open_soundfonts(paths: Sequence[str | os.PathLike]) -> list[instruments.Soundfont]:
+    """The extra soundfonts of ``--soundfont`` (checked by ``instruments.open_soundfont`` and for General MIDI
+    voices); SepkitError for one given twice or the default TimGM6mb.sf2 given again."""
+    default = instruments.default_soundfont()
+    seen = {default.sha256: f"{default.name} (the default, always used)"}
+    fonts = []
+    for path in paths:
+        font = instruments.open_soundfont(path)
+        if font.sha256 in seen:
+            raise SepkitError(f"--soundfont {path} has the same bytes as {seen[font.sha256]}; give each soundfont once")
+        seen[font.sha256] = str(path)
+        instruments.general_midi_fallbacks(font)  # refuses a soundfont without some instrument
+        fonts.append(font)
+    return fonts
+
+
+# What sepkit knows of the soundfonts docs/testsets.md names: sha256 -> licence lines for LICENSES.md.
+KNOWN_SOUNDFONTS: dict[str, str] = {
+    "39bff96eee3dcfbce9665e3968701b894ca2136c7d0bd580281b2bbf59e80392": (
+        "OPL-3 FM 128M by **Zandro Reveille** (2009), a General MIDI set of Yamaha YMF262 (OPL3) FM voices, "
+        "from Debian's `opl3-soundfont` package: **CC-BY-SA-4.0** (Creative Commons Attribution-ShareAlike 4.0); "
+        "audio rendered from it is an adaptation under the same licence"
+    ),
+    "9f39fc53bd3a1a69f13cb486838944eded358b3b6e8afbd6c1c2c33675b2034b": (
+        "GM GS Bank, the General MIDI bank that Csound ships (`samples/sf_GMbank.sf2`), from Debian's "
+        "`csound-soundfont` package: **public domain** (the file's licence field says so)"
+    ),
+}
+
+
+def soundfont_licence(soundfont: instruments.Soundfont) -> str:
+    """One Markdown list item naming ``soundfont`` (file, sha256, size, its own name and copyright) and its licence."""
+    info = soundfont.info
+    own = "; ".join(f"{label}: {info[key]}" for key, label in (("INAM", "name"), ("ICOP", "copyright")) if key in info)
+    licence = KNOWN_SOUNDFONTS.get(
+        soundfont.sha256, "not known to sepkit: check the soundfont's own terms before sharing audio rendered from it"
+    )
+    return (
+        f"- **{soundfont.name}** (sha256 `{soundfont.sha256}`, {soundfont.size} bytes"
+        + (f"; {own}" if own else "")
+        + f"): {licence}.\n"
+    )
+
+
+def _licences_text(soundfonts: Sequence[instruments.Soundfont] = ()) -> str:
+    """LICENSES.md; ``soundfonts``: the extra soundfonts of the corpus (without them: the text it always had)."""
     sf2 = instruments.soundfont_path()
+    extra = ""
+    if soundfonts:
+        extra = (
+            "- Extra General MIDI soundfonts (`sepkit data mini --soundfont`); each instrument clip's provenance\n"
+            "  names the soundfont that rendered it (`soundfont`, `soundfont_sha256`):\n"
+            + "".join("  " + soundfont_licence(sf) for sf in soundfonts)
+        )
     return f"""# sepkit-mini: asset licences
 
 sepkit-mini is generated offline from assets that PyPI packages ship, plus sepkit's own code.
@@ -212,7 +295,7 @@ sepkit-mini is generated offline from assets that PyPI packages ship, plus sepki
   licence file for the soundfont.
 - TimGM6mb was made by **Tim Brechbill** and is distributed with MuseScore under the **GPL-2.0** (GNU General
   Public License version 2); treat the soundfont, and audio rendered from it, as derived from a GPL-2.0 asset.
-- Rendered with **tinysoundfont** (Python bindings of TinySoundFont, MIT licence).
+{extra}- Rendered with **tinysoundfont** (Python bindings of TinySoundFont, MIT licence).
 - Notes, melodies, rhythms and drum patterns are generated by sepkit code (random, scale-based).
 
 ## Speech clips ("man speaking", "woman speaking")
@@ -254,11 +337,13 @@ def build_mini(
     seconds: float = 4.0,
     workers: int = WORKERS,
     progress: bool = True,
+    soundfonts: Sequence[str | os.PathLike] = (),
 ) -> dict[str, Any]:
     """Build (or complete) sepkit-mini in ``out``; returns a JSON-serialisable summary.
 
     ``clips_per_class`` defaults to ``DEFAULT_CLIPS_PER_CLASS`` (100: 80 train / 10 val / 10 test);
-    ``seconds`` is every clip's length; ``workers`` processes render (0: all in this process).
+    ``seconds`` is every clip's length; ``workers`` processes render (0: all in this process);
+    ``soundfonts``: paths of extra General MIDI soundfonts (module docstring).
     """
     from tqdm import tqdm
 
@@ -275,9 +360,12 @@ def build_mini(
     out = Path(out)
     _prepare_out(out)
     _check_assets()
+    fonts = open_soundfonts(soundfonts)
 
-    jobs = plan_corpus(int(seed), int(clips_per_class), float(seconds))
+    jobs = plan_corpus(int(seed), int(clips_per_class), float(seconds), fonts)
     stamp = {"version": BUILD_VERSION, "seed": int(seed), "seconds": float(seconds), "sample_rate": SAMPLE_RATE}
+    if fonts:
+        stamp["soundfonts"] = [{"name": f.name, "sha256": f.sha256} for f in fonts]
     stamp_path = out / STAMP
     removed = 0
     if stamp_path.is_file():
@@ -337,9 +425,9 @@ def build_mini(
     from sepkit.atomic import atomic_path
 
     with atomic_path(out / "LICENSES.md") as tmp:
-        tmp.write_text(_licences_text(), encoding="utf-8")
+        tmp.write_text(_licences_text(fonts), encoding="utf-8")
 
-    return {
+    summary = {
         "out": str(out),
         "seed": int(seed),
         "seconds": float(seconds),
@@ -355,3 +443,89 @@ def build_mini(
         "manifests": {split: str(out / f"{split}.jsonl") for split in SPLITS},
         "seconds_taken": round(time.perf_counter() - started, 2),
     }
+    if fonts:
+        summary["soundfonts"] = _soundfont_summary(jobs, fonts)
+    return summary
+
+
+def _soundfont_summary(jobs: list[dict], fonts: list[instruments.Soundfont]) -> list[dict]:
+    """Per soundfont (the default first): name, sha256, instrument clips it rendered, its preset fallbacks."""
+    rendered = Counter(job["provenance"].get("soundfont_sha256") for job in jobs if job["family"] == "instrument")
+    return [
+        {
+            "name": font.name,
+            "sha256": font.sha256,
+            "instrument_clips": rendered[font.sha256],
+            "fallbacks": instruments.general_midi_fallbacks(font),
+        }
+        for font in [instruments.default_soundfont(), *fonts]
+    ]
+
+
+# ----------------------------------------------------------------------------- held-out renderings
+
+
+def rerender_instruments(
+    clips: list, soundfont: instruments.Soundfont, out: str | os.PathLike, progress: bool = True
+) -> tuple[list, int]:
+    """The clips with every sepkit-mini instrument clip re-rendered from ``soundfont`` into ``out``.
+
+    ``clips``: ClipRecords of a sepkit-mini manifest with absolute paths. An instrument clip (provenance
+    ``generator: tinysoundfont``) keeps its plan (notes, tempo, key, register, level) and id; only the
+    soundfont changes (``instruments.with_soundfont``: file name and sha256 in its provenance). Its wav goes
+    to ``out/audio/<class-slug>/<id>.wav`` and its record to ``out/<split>.jsonl`` (paths relative to
+    ``out``); ``out/LICENSES.md`` names the soundfont. Other clips are returned as they are. Returns
+    (clips in the same order, number re-rendered); SepkitError if no clip is an instrument clip.
+    """
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from sepkit.atomic import atomic_path
+    from sepkit.audio import write_audio
+    from sepkit.data.manifest import write_jsonl
+
+    out = Path(out)
+    result, written = [], {}
+    todo = [c for c in clips if c.provenance.get("generator") == "tinysoundfont" and c.tags[:1]]
+    if not todo:
+        raise SepkitError(
+            "no sepkit-mini instrument clip (provenance generator 'tinysoundfont') among the clips to re-render; "
+            "give a sepkit-mini manifest (make mini-data writes data/mini/test.jsonl)"
+        )
+    ids = {c.id for c in todo}
+    for clip in tqdm(clips, desc=f"rendering from {soundfont.name}", unit="clip", disable=not progress):
+        if clip.id not in ids:
+            result.append(clip)
+            continue
+        name = clip.tags[0]
+        if name not in instruments.INSTRUMENTS:
+            raise SepkitError(
+                f"clip {clip.id}: {name!r} is not a sepkit-mini instrument; is the manifest sepkit-mini's?"
+            )
+        rel = f"audio/{captions.class_slug(name)}/{clip.id}.wav"
+        job = {
+            "id": clip.id,
+            "name": name,
+            "family": "instrument",
+            "split": clip.split,
+            "path": rel,
+            "seconds": float(clip.seconds),
+            "provenance": instruments.with_soundfont(name, clip.provenance, soundfont),
+            "soundfont_path": str(soundfont.path),
+        }
+        write_audio(out / rel, render_clip(job), SAMPLE_RATE, subtype="PCM_16")
+        record = replace(clip, path=rel, sample_rate=SAMPLE_RATE, provenance=job["provenance"])
+        written.setdefault(clip.split, []).append(record)
+        result.append(replace(record, path=str((out / rel).resolve())))
+    for split, records in written.items():
+        write_jsonl(out / f"{split}.jsonl", records)
+    with atomic_path(out / "LICENSES.md") as tmp:
+        tmp.write_text(
+            "# Instrument clips re-rendered from a held-out soundfont\n\n"
+            "sepkit-mini instrument clips (their plans as in the corpus), rendered with tinysoundfont from:\n\n"
+            + soundfont_licence(soundfont)
+            + "\nThe clips they replace, and the rest of the corpus, are described by the corpus's own LICENSES.md.\n",
+            encoding="utf-8",
+        )
+    return result, len(todo)

@@ -1,5 +1,5 @@
 """Instrument clips: random scale-based music rendered with tinysoundfont from the General MIDI
-soundfont ``TimGM6mb.sf2`` that ``pretty_midi`` ships.
+soundfont ``TimGM6mb.sf2`` that ``pretty_midi`` ships, or from other General MIDI soundfonts.
 
 A clip is planned, then rendered:
 
@@ -10,7 +10,16 @@ A clip is planned, then rendered:
   random walk over the scale in the instrument's comfortable register, arpeggios and strums over
   a chord progression, bass lines, or drum-kit patterns of kick/snare/hats/toms).
 - ``render(params, seconds, sample_rate) -> float32 [samples]``: mono audio at ``sample_rate``
-  (16 kHz in sepkit-mini); a pure function of ``params``.
+  (16 kHz in sepkit-mini); a pure function of ``params`` (and of the soundfont file it names).
+
+Other soundfonts (``sepkit data mini --soundfont PATH``): ``open_soundfont(path)`` checks a file and
+``with_soundfont(name, params, soundfont)`` re-targets a planned clip to it: the clip's provenance then
+names the soundfont by file name and sha256 (``soundfont``, ``soundfont_sha256``), never by path. A
+soundfont that lacks the drawn preset falls back, explicitly, to the first voice of the instrument it
+has (``program_fallback_from`` records the drawn program; ``general_midi_fallbacks`` lists them before a
+build starts); one that has no voice of some instrument is refused. Refused too: FluidR3-derived
+soundfonts (kept unseen so that independent held-out tests stay meaningful) and the soundfonts held out
+for a sepkit-mini test set (``HELD_OUT_SOUNDFONTS``).
 
 tinysoundfont's pip package declares ``pyaudio`` (for live playback) as a dependency, which does not
 build everywhere; sepkit only renders offline, so install it with ``pip install --no-deps tinysoundfont``.
@@ -18,9 +27,13 @@ build everywhere; sepkit only renders offline, so install it with ``pip install 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import re
+import struct
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -28,6 +41,19 @@ from sepkit.errors import SepkitError
 
 SOUNDFONT_NAME = "TimGM6mb.sf2"
 DRUM_CHANNEL = 9
+DRUM_BANK = 128
+
+# Soundfonts sepkit-mini never trains on: sha256 -> (file name, Debian package, the test set it is held out for).
+HELD_OUT_SOUNDFONTS: dict[str, tuple[str, str, str]] = {
+    "39bff96eee3dcfbce9665e3968701b894ca2136c7d0bd580281b2bbf59e80392": (
+        "OPL-3_FM_128M.sf2",
+        "opl3-soundfont",
+        "mini-unseen",
+    ),
+}
+# FluidR3 and its derivatives (Debian's fluid-soundfont-gm/-gs, fluidr3mono-gm-soundfont,
+# musescore-general-soundfont*) stay unseen by sepkit-mini, by file name or by the name in the file.
+_FLUIDR3 = re.compile(r"fluid|musescore[ _-]?general", re.IGNORECASE)
 
 SCALES: dict[str, tuple[int, ...]] = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -119,6 +145,25 @@ class Note:
     velocity: int
 
 
+@dataclass(frozen=True)
+class Soundfont:
+    """A General MIDI soundfont file: ``path`` (where it is read, never recorded), ``sha256`` of its bytes,
+    ``info``: the text fields of its INFO chunk (``INAM`` name, ``ICOP`` copyright, ``IENG`` engineer, ...)."""
+
+    path: Path
+    sha256: str
+    info: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The file name: what a clip's provenance records."""
+        return self.path.name
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
 def soundfont_path() -> Path:
     """Path of ``TimGM6mb.sf2`` inside the installed ``pretty_midi``; SepkitError if it is missing."""
     try:
@@ -145,9 +190,10 @@ def _import_tinysoundfont():
     return tinysoundfont
 
 
-@lru_cache(maxsize=1)
-def _soundfont_bytes() -> bytes:
-    return soundfont_path().read_bytes()
+@lru_cache(maxsize=2)
+def _soundfont_bytes(path: Optional[str] = None) -> bytes:
+    """The bytes of the soundfont at ``path`` (None: TimGM6mb); the two last used stay in memory."""
+    return Path(path).read_bytes() if path is not None else soundfont_path().read_bytes()
 
 
 def check_available() -> None:
@@ -157,23 +203,135 @@ def check_available() -> None:
     synth.sfload(_soundfont_bytes())
 
 
-def preset_name(program: int, drums: bool = False) -> str:
-    """The soundfont's name for a GM program (bank 0) or drum kit (bank 128)."""
-    return _preset_names()[(128 if drums else 0, program)]
+def preset_name(program: int, drums: bool = False, path: Optional[str] = None) -> str:
+    """The soundfont's name for a GM program (bank 0) or drum kit (bank 128); ``path`` None: TimGM6mb."""
+    return _preset_names(path)[(DRUM_BANK if drums else 0, program)]
 
 
-@lru_cache(maxsize=1)
-def _preset_names() -> dict[tuple[int, int], str]:
+@lru_cache(maxsize=4)
+def _preset_names(path: Optional[str] = None) -> dict[tuple[int, int], str]:
+    """(bank, program) -> preset name of every GM melodic (bank 0) and drum (bank 128) preset the soundfont has."""
     tsf = _import_tinysoundfont()
     synth = tsf.Synth(samplerate=16000)
-    sfid = synth.sfload(_soundfont_bytes())
+    sfid = synth.sfload(_soundfont_bytes(path))
     names = {}
-    for bank in (0, 128):
+    for bank in (0, DRUM_BANK):
         for program in range(128):
             name = synth.sfpreset_name(sfid, bank, program)
             if name:
                 names[(bank, program)] = name
     return names
+
+
+def info_fields(path: Path) -> dict[str, str]:
+    """The text fields of an SF2 file's INFO list; SepkitError if the file is not a RIFF sfbk soundfont."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+        if len(head) < 24 or head[:4] != b"RIFF" or head[8:12] != b"sfbk" or head[12:16] != b"LIST":
+            raise SepkitError(
+                f"--soundfont {path} is not an SF2 soundfont (no RIFF 'sfbk' header); give a General MIDI .sf2 file"
+            )
+        size = struct.unpack("<I", head[16:20])[0]
+        data = f.read(min(size - 4, 1 << 20)) if head[20:24] == b"INFO" else b""  # size counts "INFO"
+    fields, i = {}, 0
+    while i + 8 <= len(data):
+        key, n = struct.unpack("<4sI", data[i : i + 8])
+        value = data[i + 8 : i + 8 + n]
+        i += 8 + n + (n & 1)
+        if key not in (b"ifil", b"iver"):
+            text = value.split(b"\0", 1)[0].decode("latin-1").strip()
+            if text:
+                fields[key.decode("latin-1")] = text
+    return fields
+
+
+def default_soundfont() -> Soundfont:
+    """TimGM6mb.sf2 from pretty_midi: what every clip is rendered from unless ``--soundfont`` adds others."""
+    path = soundfont_path()
+    return Soundfont(path, hashlib.sha256(_soundfont_bytes()).hexdigest(), info_fields(path))
+
+
+def open_soundfont(path) -> Soundfont:
+    """Check a ``--soundfont`` file and describe it; SepkitError naming the problem and the fix.
+
+    Refused: a missing or non-SF2 file, one tinysoundfont cannot load, a FluidR3-derived soundfont,
+    a soundfont held out for a test set (``HELD_OUT_SOUNDFONTS``).
+    """
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise SepkitError(f"--soundfont {path}: no such file; give the path of a General MIDI .sf2 soundfont")
+    info = info_fields(path)
+    if _FLUIDR3.search(path.name) or _FLUIDR3.search(info.get("INAM", "")):
+        raise SepkitError(
+            f"--soundfont {path.name} is FluidR3-derived ({info.get('INAM', path.name)}); sepkit-mini never renders "
+            "from FluidR3 soundfonts, which stay unseen for independent held-out tests: use another one, e.g. "
+            "Debian's csound-soundfont (docs/testsets.md)"
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest in HELD_OUT_SOUNDFONTS:
+        name, package, testset = HELD_OUT_SOUNDFONTS[digest]
+        raise SepkitError(
+            f"--soundfont {path.name} is {name} from Debian's {package}, held out for the test set {testset}: "
+            "a corpus rendered from it would train on the test timbres; use another soundfont (docs/testsets.md)"
+        )
+    try:
+        _preset_names(str(path))
+    except SepkitError:
+        raise
+    except Exception as exc:
+        raise SepkitError(f"--soundfont {path}: tinysoundfont cannot load it ({exc}); give a valid .sf2 file") from None
+    return Soundfont(path, digest, info)
+
+
+def general_midi_fallbacks(soundfont: Soundfont) -> dict[str, str]:
+    """instrument -> which of its voices ``soundfont`` lacks and what it renders instead (empty: none lacks).
+
+    SepkitError if the soundfont has no voice at all of some instrument (it is not a General MIDI set).
+    """
+    names = _preset_names(str(soundfont.path))
+    fallbacks = {}
+    for inst in INSTRUMENTS.values():
+        bank = DRUM_BANK if inst.drums else 0
+        missing = [p for p, _, _ in inst.voices if (bank, p) not in names]
+        if len(missing) == len(inst.voices):
+            raise SepkitError(
+                f"--soundfont {soundfont.name} has no preset for {inst.name} (bank {bank}, programs "
+                f"{', '.join(map(str, missing))}): it is not a General MIDI soundfont; give a GM .sf2"
+            )
+        if missing:
+            used = _fallback_program(inst, names)
+            fallbacks[inst.name] = (
+                f"bank {bank} program(s) {', '.join(map(str, missing))} missing: rendered with program {used} instead"
+            )
+    return fallbacks
+
+
+def _fallback_program(inst: Instrument, names: dict[tuple[int, int], str]) -> int:
+    bank = DRUM_BANK if inst.drums else 0
+    return next(p for p, _, _ in inst.voices if (bank, p) in names)
+
+
+def with_soundfont(name: str, params: dict, soundfont: Soundfont) -> dict:
+    """``params`` (from ``plan``) re-targeted to ``soundfont``: its file name and sha256, its preset name,
+    and, if it lacks the planned preset, the instrument's first voice it has (``program_fallback_from``:
+    the planned program). Everything else (melody, tempo, key, register, ...) is unchanged."""
+    inst = INSTRUMENTS[name]
+    names = _preset_names(str(soundfont.path))
+    program = int(params["program"])
+    extra = {}
+    if (params["bank"], program) not in names:
+        extra["program_fallback_from"] = program
+        program = _fallback_program(inst, names)
+    result = {}
+    for key, value in params.items():
+        result[key] = value
+        if key == "soundfont":
+            result[key] = soundfont.name
+            result["soundfont_sha256"] = soundfont.sha256
+    result["program"] = program
+    result["preset"] = names[(params["bank"], program)]
+    result.update(extra)
+    return result
 
 
 def plan(name: str, rng: np.random.Generator) -> dict:
@@ -403,13 +561,23 @@ def compose(name: str, params: dict, seconds: float) -> list[Note]:
     return [n for n in notes if n.start < seconds]
 
 
-def render(name: str, params: dict, seconds: float, sample_rate: int = 16000) -> np.ndarray:
-    """Render a planned clip: float32 [round(seconds * sample_rate)] mono, not normalised."""
+def render(
+    name: str, params: dict, seconds: float, sample_rate: int = 16000, soundfont: Optional[str] = None
+) -> np.ndarray:
+    """Render a planned clip: float32 [round(seconds * sample_rate)] mono, not normalised.
+
+    ``soundfont``: the path of the file ``params["soundfont"]`` names (None: TimGM6mb.sf2 from pretty_midi).
+    """
     tsf = _import_tinysoundfont()
     inst = INSTRUMENTS[name]
+    expected = SOUNDFONT_NAME if soundfont is None else Path(soundfont).name
+    if params["soundfont"] != expected:
+        raise SepkitError(
+            f"clip planned for soundfont {params['soundfont']} cannot render from {expected}; pass its path"
+        )
     num = int(round(seconds * sample_rate))
     synth = tsf.Synth(samplerate=sample_rate)
-    sfid = synth.sfload(_soundfont_bytes())
+    sfid = synth.sfload(_soundfont_bytes(None if soundfont is None else str(soundfont)))
     chan = DRUM_CHANNEL if inst.drums else 0
     synth.program_select(chan, sfid, params["bank"], params["program"], inst.drums)
 
