@@ -26,9 +26,9 @@ import json
 import os
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from sepkit.atomic import atomic_path
 from sepkit.errors import SepkitError
@@ -367,10 +367,25 @@ def check_plugins_installed(plugins: Mapping[str, str], where: str) -> None:
         )
 
 
-def load_state_dict_checked(module, state_dict: Mapping, where: str) -> None:
+DEFAULT_ADVICE = "Use the recipe the checkpoint was trained with (sepkit recipe show), or convert the checkpoint"
+
+
+def load_state_dict_checked(
+    module,
+    state_dict: Mapping,
+    where: str,
+    file_key: Optional[Callable[[str], str]] = None,
+    advice: str = DEFAULT_ADVICE,
+) -> None:
     """Load ``state_dict`` into ``module`` strictly; ``SepkitError`` listing (at most ten of each) the keys
-    that are not strings, values that are not tensors, and missing, unexpected and mis-shaped keys."""
+    that are not strings, values that are not tensors, and missing, unexpected and mis-shaped keys.
+
+    ``file_key``: how the file spells a module key (an official layout's loader renames its keys to the
+    module's; the error then names missing and unexpected keys as the file has them). ``advice``: the
+    sentence after the list (what to do about it)."""
     import torch
+
+    spelled = file_key or (lambda key: key)
 
     if not isinstance(state_dict, Mapping):
         raise SepkitError(
@@ -387,8 +402,8 @@ def load_state_dict_checked(module, state_dict: Mapping, where: str) -> None:
         for k in own
         if k in tensors and k in given and not isinstance(state_dict[k], torch.Tensor)
     ]
-    missing = [k for k in own if k not in given]
-    unexpected = [_short(k) for k in given if k not in own]
+    missing = [spelled(k) for k in own if k not in given]
+    unexpected = [_short(spelled(k)) for k in given if k not in own]
     comparable = [k for k in own if k in tensors and k in given and isinstance(state_dict[k], torch.Tensor)]
     misshaped = [
         f"{k} (checkpoint {tuple(state_dict[k].shape)}, model {tuple(own[k].shape)})"
@@ -404,10 +419,7 @@ def load_state_dict_checked(module, state_dict: Mapping, where: str) -> None:
     ]
     problems = [p for p in problems if p]
     if problems:
-        raise SepkitError(
-            f"{where} does not match the model: {'; '.join(problems)}. "
-            "Use the recipe the checkpoint was trained with (sepkit recipe show), or convert the checkpoint"
-        )
+        raise SepkitError(f"{where} does not match the model: {'; '.join(problems)}. {advice}")
     try:
         module.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:  # e.g. a value torch cannot copy into the parameter

@@ -166,17 +166,9 @@ def load_official_part(module, part: Mapping, to_official, prefix: str, name: st
     keys as the official file spells them (``to_official`` renames, ``prefix`` as in the file)."""
     from sepkit.checkpoint import load_state_dict_checked
 
-    own = module.state_dict()
-    missing = [prefix + to_official(k) for k in own if k not in part]
-    unexpected = [prefix + to_official(k) for k in part if k not in own]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys: {_listing(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
-    if problems:
-        raise SepkitError(f"{where} does not match {name}: {'; '.join(problems)}. {FULL_SIZE}")
-    load_state_dict_checked(module, part, where)
+    load_state_dict_checked(
+        module, part, f"{where} ({name})", file_key=lambda key: prefix + to_official(key), advice=FULL_SIZE
+    )
 
 
 def load_official_state_dict(

@@ -160,21 +160,14 @@ def load_official_state_dict(separator, state_dict: Mapping, where: str = "check
 
     parts = split_official_state_dict(state_dict, where)
     prefix = SEPARATOR_PREFIX if any(k.startswith(SEPARATOR_PREFIX) for k in state_dict) else ""
-    own = separator.state_dict()
-    missing = [prefix + to_official_key(k) for k in own if k not in parts.separator]
-    unexpected = [prefix + to_official_key(k) for k in parts.separator if k not in own]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys: {_listing(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
-    if problems:
-        widths = f"base_channels {separator.config.base_channels}, input_dim {separator.input_dim}"
-        raise SepkitError(
-            f"{where} does not match resunet30 ({widths}): {'; '.join(problems)}. "
-            "The official AudioSep model is base_channels 32, input_dim 1025 (n_fft 2048), query_dim 512"
-        )
-    load_state_dict_checked(separator, parts.separator, where)
+    widths = f"base_channels {separator.config.base_channels}, input_dim {separator.input_dim}"
+    load_state_dict_checked(
+        separator,
+        parts.separator,
+        f"{where} (resunet30, {widths})",
+        file_key=lambda key: prefix + to_official_key(key),
+        advice="The official AudioSep model is base_channels 32, input_dim 1025 (n_fft 2048), query_dim 512",
+    )
     return parts
 
 
