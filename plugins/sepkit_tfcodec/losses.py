@@ -6,9 +6,12 @@
   ``PowerCompressedMSE`` (weight 0.5).
 - ``multi_window_mel``: L1 between mel spectrograms (64 mels, 20 Hz - 8 kHz) at windows of
   128, 256, 512, 1024 and 2048 samples with a quarter-window hop, averaged (TF-Codec's
-  ``MultiscaleMelLoss``, 'multi_window').
+  ``MultiscaleMelLoss``, 'multi_window'); ``log=True``: L1 between natural-log mels (floored at
+  1e-5) instead, level-independent in weight (see ``system``: the linear form drowns the complex
+  term on loud clips).
 - ``mel_distance``: the mean absolute log-mel difference at 1024 / 256 (validation metric).
 - ``lsd``: log-spectral distance in dB (validation metric).
+- ``rms_db``: the estimate's level relative to the target's, dB (validation metric).
 All inputs are wave float [B, T] at 16 kHz; ``mask`` float [B, T] marks valid samples.
 """
 
@@ -21,6 +24,7 @@ import torchaudio
 from torch import Tensor
 
 EPS = 1e-7
+LOG_MEL_FLOOR = 1e-5
 MEL_WINDOWS = (128, 256, 512, 1024, 2048)
 
 
@@ -69,10 +73,14 @@ def mel(wave: Tensor, n_fft: int, n_mels: int, sample_rate: int = 16000) -> Tens
     return torch.einsum("bfn,fm->bmn", spec, mel_matrix(n_fft, n_mels, sample_rate).to(spec.device))
 
 
-def multi_window_mel(estimate: Tensor, target: Tensor, mask: Tensor, windows=MEL_WINDOWS, n_mels: int = 64) -> Tensor:
+def multi_window_mel(
+    estimate: Tensor, target: Tensor, mask: Tensor, windows=MEL_WINDOWS, n_mels: int = 64, log: bool = False
+) -> Tensor:
     total = 0
     for n_fft in windows:
         e, t = mel(estimate, n_fft, n_mels), mel(target, n_fft, n_mels)
+        if log:
+            e, t = e.clamp_min(LOG_MEL_FLOOR).log(), t.clamp_min(LOG_MEL_FLOOR).log()
         total = total + _masked_mean((e - t).abs(), frame_mask(mask, n_fft // 4, e.shape[-1]))
     return total / len(windows)
 
@@ -90,3 +98,12 @@ def lsd(estimate: Tensor, target: Tensor, mask: Tensor, n_fft: int = 512) -> Ten
     diff = (10 * torch.log10(e + 1e-8) - 10 * torch.log10(t + 1e-8)).square().mean(1).sqrt()  # [B, N]
     weight = frame_mask(mask, n_fft // 4, diff.shape[-1])
     return (diff * weight).sum(-1) / weight.sum(-1).clamp_min(1)
+
+
+def rms_db(estimate: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """20 log10(RMS(estimate) / RMS(target)) over the valid samples (dB; each RMS floored at 1e-10): the
+    level error that scale-invariant and peak-normalised metrics do not see."""
+    count = mask.sum(-1).clamp_min(1)
+    e = ((estimate.float() * mask).square().sum(-1) / count).sqrt().clamp_min(1e-10)
+    t = ((target.float() * mask).square().sum(-1) / count).sqrt().clamp_min(1e-10)
+    return 20 * torch.log10(e / t)

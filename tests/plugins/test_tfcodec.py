@@ -161,13 +161,46 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch():
     system.eval()
     with torch.no_grad():
         metrics = system.validation_step(batch)
-    assert set(metrics) == {"loss", "mel_distance", "si_sdr", "lsd", "code_usage", "lsd_audioldm", "mel_psnr"}
+    assert set(metrics) == {"loss", "mel_distance", "si_sdr", "lsd", "rms_db", "code_usage", "lsd_audioldm", "mel_psnr"}
     assert all(v.shape == (2,) and bool(torch.isfinite(v).all()) for v in metrics.values())
     from sepkit_metrics.spectral import log_spectral_distance
 
     with torch.no_grad():  # the metric plugin's LSD of the same round trip (log10 units, ~ lsd in dB / 10)
         estimate = system.codec.decode(system.codec.encode(wave, batch["lengths"]).codes)[:, : wave.shape[-1]]
     assert torch.allclose(metrics["lsd_audioldm"].double(), log_spectral_distance(estimate, wave, 16000), rtol=1e-4)
+
+
+def test_log_mel_scale_is_level_independent_and_checked():
+    from sepkit_tfcodec.losses import multi_window_mel
+
+    torch.manual_seed(0)
+    target, estimate = 0.3 * torch.randn(2, 8000), 0.3 * torch.randn(2, 8000)
+    mask = torch.ones_like(target)
+    linear = multi_window_mel(estimate, target, mask)
+    log = multi_window_mel(estimate, target, mask, log=True)
+    # scaling both signals scales the linear mel L1 with them and leaves the log-mel L1 unchanged
+    assert torch.allclose(multi_window_mel(4 * estimate, 4 * target, mask), 4 * linear, rtol=1e-4)
+    assert torch.allclose(multi_window_mel(4 * estimate, 4 * target, mask, log=True), log, atol=1e-4)
+    # a 6 dB quieter copy of the target: log-mel L1 is log(2) wherever the mels are above the floor
+    half = multi_window_mel(0.5 * target, target, mask, log=True)
+    assert torch.allclose(half, torch.full_like(half, float(torch.log(torch.tensor(2.0)))), atol=0.02)
+    system = _system(["train.system.mel_scale=log"])
+    batch = {"mixture": target, "target": target, "lengths": torch.tensor([8000, 8000])}
+    out = system(batch, 0, "generator")
+    assert torch.isfinite(out["mel"]) and float(out["mel"]) < 20  # log units, not the linear mels
+    with pytest.raises(SepkitError, match="mel_scale must be one of linear, log"):
+        _system(["train.system.mel_scale=db"])
+
+
+def test_rms_db_measures_the_level_error_over_valid_samples():
+    from sepkit_tfcodec.losses import rms_db
+
+    target = torch.randn(2, 1000)
+    mask = torch.ones_like(target)
+    mask[1, 500:] = 0
+    estimate = 0.1 * target
+    estimate[1, 500:] = 100.0  # padding: not counted
+    assert torch.allclose(rms_db(estimate, target, mask), torch.tensor([-20.0, -20.0]), atol=1e-4)
 
 
 def test_warmup_steps_skip_the_discriminator():
