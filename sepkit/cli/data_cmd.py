@@ -29,7 +29,8 @@ def add_parser(sub, parents) -> None:
 
     mix = dsub.add_parser("mix", parents=parents, help="write a frozen mixture manifest with a paper's protocol")
     mix.add_argument("--manifest", required=True, help="clip manifest (JSONL)")
-    mix.add_argument("--protocol", required=True, help="hsm_tss, hybrid_sep, dcase, music_zeroshot or multilevel")
+    mix.add_argument("--protocol", required=True,
+                     help="hsm_tss, hybrid_sep, dcase, music_zeroshot, multilevel or mix_and_separate")
     mix.add_argument("--pairs", type=int, required=True, help="number of mixtures")
     mix.add_argument("--seed", type=int, default=0)
     mix.add_argument("--out", required=True, help="output folder")

@@ -27,6 +27,9 @@ Protocols (``PROTOCOLS``; the choices the papers leave open are marked *ours*):
   *ours*: sources 1-3 at uniform [-5, 5] dB relative to source 0, ``snr_db`` records the
   measured source-0-vs-rest ratio; instructions extract each source ([k]) and the pairs
   "extract the A and the B" ([0, 1] and [2, 3]).
+- ``mix_and_separate`` (OpenSep's plain mix-and-separate, the ablation's other arm): 2
+  non-overlapping sources, *ours*: source 0 vs source 1 uniform in [-5, 5] dB as ``multilevel``
+  sets its sources; two instructions, extract each ([0] and [1]).
 
 Descriptions come from a source's captions or its tags (joined: "the dog and the rain"), and
 are kept only when the instruction text parses back with ``RuleBasedInstructionParser`` to the
@@ -105,6 +108,8 @@ PROTOCOLS: dict[str, Protocol] = {
                  (2, 2), (-5.0, 5.0), instruments_only=True),
         Protocol("multilevel", "OpenSep multi-level: 4 non-overlapping sources, single- and two-source targets",
                  (4, 4), (-5.0, 5.0)),
+        Protocol("mix_and_separate", "OpenSep plain mix-and-separate: 2 non-overlapping sources, U[-5, 5] dB, "
+                 "extract each", (2, 2), (-5.0, 5.0)),
     )
 }  # fmt: skip
 
@@ -265,7 +270,7 @@ def _instructions(rng, spec: Protocol, cands: list[list[tuple[str, str]]], split
     if spec.name == "hsm_tss":
         extract = _instruction(rng, "extract", [cands[0]], [0], split)
         return [extract, _instruction(rng, "remove", [cands[1]], [0], split)]
-    if spec.name == "music_zeroshot":
+    if spec.name in ("music_zeroshot", "mix_and_separate"):
         return [_instruction(rng, "extract", [cands[k]], [k], split) for k in range(2)]
     if spec.name == "multilevel":
         singles = [_instruction(rng, "extract", [cands[k]], [k], split) for k in range(4)]

@@ -291,6 +291,19 @@ def test_multilevel_single_and_two_source_targets(mixes):
         assert _db(sources[0], sources[1:].sum(axis=0)) == pytest.approx(record.snr_db, abs=1e-3)
 
 
+def test_mix_and_separate_two_sources_extract_each(mixes):
+    records, out = mixes["mix_and_separate"]
+    for record in records:
+        assert len(record.sources) == 2
+        assert not NORMALISER.categories(record.sources[0].tags) & NORMALISER.categories(record.sources[1].tags)
+        assert -5 <= record.snr_db <= 5
+        _, sources = _render(record, out)
+        assert _db(sources[0], sources[1]) == pytest.approx(record.snr_db, abs=1e-3)
+        assert [(i.task, i.target) for i in record.instructions] == [("extract", [0]), ("extract", [1])]
+        assert all(_parses_back(i) for i in record.instructions)
+    assert not all(NORMALISER.is_instrument(s.tags) for r in records for s in r.sources)  # any sound, not music only
+
+
 def test_multilevel_pair_text_parses_into_both_descriptions(tmp_path):
     clips = [(n, [n], [], 1.0, 0.3) for n in ("violin", "rain", "siren", "piano")]
     summary = write_mixtures(write_corpus(tmp_path, clips), "multilevel", pairs=3, seed=1, out=tmp_path, seconds=0.5)
@@ -334,7 +347,7 @@ def test_default_length_is_the_protocols(corpus, tmp_path):
 
 # --- errors ----------------------------------------------------------------------------------
 def test_unknown_protocol_lists_the_known(corpus, tmp_path):
-    with pytest.raises(SepkitError, match="hsm_tss.*hybrid_sep.*dcase.*music_zeroshot.*multilevel"):
+    with pytest.raises(SepkitError, match="hsm_tss.*hybrid_sep.*dcase.*music_zeroshot.*multilevel.*mix_and_separate"):
         write_mixtures(corpus, "nope", pairs=1, seed=0, out=tmp_path)
 
 

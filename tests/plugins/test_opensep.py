@@ -375,3 +375,18 @@ def test_separate_all_writes_each_source_the_residual_and_a_json(tmp_path, table
     args.query = ["violin"]
     with pytest.raises(SepkitError, match="either --all or --query"):
         run_all(args)
+
+
+def test_the_ablation_recipes_differ_only_in_the_training_protocol():
+    from omegaconf import OmegaConf
+
+    from sepkit.recipe import load_recipe
+
+    multilevel, plain = (OmegaConf.to_container(load_recipe(f"recipes/mini/{n}.yaml").config, resolve=True)
+                         for n in ("opensep", "opensep_plain"))  # fmt: skip
+    assert multilevel["data"]["train"].pop("protocol") == "multilevel"
+    assert plain["data"]["train"].pop("protocol") == "mix_and_separate"
+    assert plain["data"]["val"]["protocol"] == "multilevel"  # both arms are selected on the same mixtures
+    for key in ("name", "description", "checkpoint"):
+        multilevel.pop(key, None), plain.pop(key, None)
+    assert multilevel == plain
