@@ -330,6 +330,20 @@ def test_sources_recipe_keeps_the_mini_widths():
     resolve_components(sources, get_registry())
 
 
+def test_hsm_recipe_has_every_mini_class_and_the_sources_recipe_otherwise():
+    from sepkit.data.mini.captions import CAPTIONS
+
+    sources = load_recipe("recipes/mini/sgn_sources.yaml")
+    hsm = load_recipe("recipes/mini/sgn_hsm.yaml")
+    assert sorted(hsm.section("separator")["class_names"]) == sorted(CAPTIONS) and len(CAPTIONS) == 37
+    for kind in ("audio_encoder", "separator", "decoder", "text_encoder"):
+        a, b = dict(sources.section(kind)), dict(hsm.section(kind))
+        a.pop("class_names", None), b.pop("class_names", None)
+        assert a == b, kind
+    assert hsm.config.data.train.protocol == "hsm_tss" and hsm.config.data.train.sources
+    resolve_components(hsm, get_registry())
+
+
 class TestSGNSystem(SystemContract):
     name = "sgn"  # registration, lazy import and a Config dataclass; the tests above exercise the steps
 
