@@ -11,6 +11,9 @@ separator holds the discriminator D (``discriminator: true``) and the conditiona
    L_T = adversarial_weight * E[(D(X_gen) - 1)^2] + l1_weight * |X_gen - X_target|_1 + lambda_consist(k) L_consist;
    the separator (FE, AET, ASM) and CD step (``stage1: frozen`` keeps FE and AET fixed, for a stage-1 checkpoint).
 
+``act: false`` is the "w/o ACT" ablation (issue 16): L_T = l1_weight * |X_gen - X_target|_1 at every step, no
+discriminator phase, no consistency loss; mini/hybrid_sep_no_act.yaml is mini/hybrid_sep.yaml with that one change.
+
 Before step ``adversarial_start`` (default 0: Algorithm 1 as published) the discriminator phase is idle and
 L_T has no adversarial term: a reconstruction warm-up for a separator trained from scratch (mini/hybrid_sep.yaml
 says why it needs one).
@@ -61,6 +64,9 @@ class ACTConfig:
     # first step with the discriminator phase and the adversarial term; before it, L1 (+ consistency) alone:
     # a reconstruction warm-up for networks trained from scratch (0: adversarial from the first step, as Algorithm 1)
     adversarial_start: int = non_negative(0)
+    # false: the "w/o ACT" ablation: L1 alone at every step (no discriminator phase, no adversarial term,
+    # no consistency loss); the same network, data and schedule
+    act: bool = True
 
 
 class HybridSepACTSystem(SeparationSystem):
@@ -91,7 +97,7 @@ class HybridSepACTSystem(SeparationSystem):
                 if hasattr(sep, name):
                     getattr(sep, name).requires_grad_(False)
         self.total_steps = int(train.steps)
-        self.use_consistency = sep.denoiser is not None and config.consistency_weight > 0
+        self.use_consistency = config.act and sep.denoiser is not None and config.consistency_weight > 0
 
     @property
     def separator(self):
@@ -121,12 +127,16 @@ class HybridSepACTSystem(SeparationSystem):
         wave = p.decoder.decode(out, num_samples=batch["mixture"].shape[-1]).float()
         return wave * length_mask(batch["lengths"], wave.shape[-1]), maps
 
+    def _adversarial(self, step: int) -> bool:
+        """Whether step ``step`` has the discriminator phase and the adversarial term."""
+        return self.config.act and step >= self.config.adversarial_start
+
     def training_step(self, batch: dict, step: int, optimizer: str = "generator") -> dict[str, Tensor]:
         c, sep = self.config, self.separator
         target = self._extraction_target(batch)
         mask = length_mask(batch["lengths"], target.shape[-1])
         if optimizer == "discriminator":
-            if step < c.adversarial_start:  # reconstruction warm-up: the discriminator is not used yet
+            if not self._adversarial(step):  # warm-up or w/o ACT: the discriminator is not used
                 return {"loss": self.idle_phase_loss("discriminator", target.device)}
             with torch.no_grad():
                 generated, _ = self._generate(batch)
@@ -135,7 +145,7 @@ class HybridSepACTSystem(SeparationSystem):
         generated, maps = self._generate(batch)
         out = {"l1": l1(generated, target, batch["lengths"]).mean()}
         loss = c.l1_weight * out["l1"]
-        if step >= c.adversarial_start:
+        if self._adversarial(step):
             out["adversarial"] = generator_loss(sep.discriminator(generated))
             loss = loss + c.adversarial_weight * out["adversarial"]
         if self.use_consistency:

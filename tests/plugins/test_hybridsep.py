@@ -301,6 +301,41 @@ def test_act_reconstruction_warm_up_before_adversarial_start(act_system):
         system.zero_grad()
 
 
+def test_without_act_every_step_is_l1_alone():
+    """train.system.act: false (the ablation): no discriminator phase, no adversarial or consistency term."""
+    from sepkit.recipe import load_recipe
+    from sepkit.train.config import load_train_config
+    from sepkit.train.system import build_system
+
+    tiny = tiny_config()
+    overrides = [f"model.separator.{k}={v}" for k, v in tiny.items() if k not in ("beats", "input_dim", "query_dim")]
+    overrides = [o.replace("'", "") for o in overrides]
+    overrides += ["model.audio_encoder.hop=32", "train.steps=10", "train.system.adversarial_start=0"]
+    recipe = load_recipe("recipes/mini/hybrid_sep_no_act.yaml", overrides)
+    torch.manual_seed(0)
+    system = build_system(recipe, load_train_config(recipe)).train()
+    assert system.config.act is False and not system.use_consistency
+    batch = act_batch(seed=2, lengths=(1600, 1600), tasks=(0, 1))
+    idle = system.training_step(batch, 7, "discriminator")
+    assert float(idle["loss"]) == 0.0
+    out = system.training_step(batch, 7, "generator")
+    assert set(out) == {"l1", "loss"} and torch.equal(out["loss"], system.config.l1_weight * out["l1"])
+
+
+def test_the_act_ablation_recipes_differ_only_in_act():
+    from omegaconf import OmegaConf
+
+    from sepkit.recipe import load_recipe
+
+    act, plain = (OmegaConf.to_container(load_recipe(f"recipes/mini/{n}.yaml").config, resolve=True)
+                  for n in ("hybrid_sep", "hybrid_sep_no_act"))  # fmt: skip
+    assert plain["train"]["system"].pop("act") is False
+    assert act["train"]["system"].pop("act", True) is True
+    for key in ("name", "description", "checkpoint"):
+        act.pop(key, None), plain.pop(key, None)
+    assert act == plain
+
+
 def test_the_44k_recipe_resolves_and_its_settings_separate_at_44k():
     """recipes/hybrid_sep_44k.yaml (full band); its rate settings run on the mini widths at 44.1 kHz."""
     from sepkit.pipeline import SeparationPipeline
