@@ -3,8 +3,9 @@
 Registers the separator ``hybrid-sep`` (stage 1: FE + AET predict the target's CLAP audio embedding from the
 CLAP text embedding and the mixture; stage 2: PQMF sub-band STFT + frozen BEATs features through an interleaved
 TRCNN / FA / TEACA stack; the conditional denoiser for training), the ``waveform`` audio encoder and decoder it
-reads and writes, and the training system ``hybrid-sep-act`` (Algorithm 1). This module imports neither torch
-nor the model code.
+reads and writes, and the training systems ``hybrid-sep-stage1`` (stage 1: FE + AET regress a frozen audio
+encoder's embedding of the target) and ``hybrid-sep-act`` (Algorithm 1). This module imports neither torch nor
+the model code.
 """
 
 from sepkit.hookspecs import hookimpl
@@ -42,6 +43,13 @@ def sepkit_register(registry):
         "sepkit_hybridsep.waveform:WaveformDecoder",
         summary="waveform frames of hop samples back to the waveform",
         example="sample_rate: 16000\nhop: 160",
+    )
+    registry.register(
+        "system",
+        "hybrid-sep-stage1",
+        "sepkit_hybridsep.stage1:HybridSepStage1System",
+        summary="Hybrid-Sep stage 1: FE + AET trained alone to predict a frozen audio encoder's (T-CLAP's) "
+        "embedding of the target from the mixture and the text, L1 loss",
     )
     registry.register(
         "system",

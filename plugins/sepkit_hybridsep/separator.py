@@ -249,18 +249,27 @@ class HybridSepSeparator(Separator):
         return out
 
     def separate_with_maps(self, mixture: AudioFeatures, query: TextEmbedding) -> tuple[AudioFeatures, list[Tensor]]:
+        wave, lengths = self.mixture_wave(mixture)
+        estimate, maps = self.separate_wave(wave, lengths, query)
+        out = AudioFeatures(estimate.reshape(mixture.frames.shape), mixture.lengths, mixture.frame_rate)
+        return out, maps
+
+    def predict_embedding(self, mixture: AudioFeatures, query: TextEmbedding) -> Tensor:
+        """Stage 1 alone (no ASM): [B, embed_dim], the embedding ``separate`` conditions the ASM on."""
+        wave, lengths = self.mixture_wave(mixture)
+        return self.target_embedding(wave, lengths, query)
+
+    def mixture_wave(self, mixture: AudioFeatures) -> tuple[Tensor, Tensor]:
+        """Waveform frames [B, F, hop] -> (wave float [B, F * hop], valid samples long [B])."""
         frames = mixture.frames
-        if frames.is_complex() or frames.shape[-1] != self.input_dim:
+        if frames.is_complex() or frames.dim() != 3 or frames.shape[-1] != self.input_dim:
             raise SepkitError(
                 f"hybrid-sep expects waveform frames [B, F, {self.input_dim}] (audio_encoder: waveform), "
                 f"got {tuple(frames.shape)}"
             )
         b, n, hop = frames.shape
         wave = frames.reshape(b, n * hop).float()
-        lengths = (mixture.lengths.to(wave.device) * hop).clamp(1, n * hop)
-        estimate, maps = self.separate_wave(wave, lengths, query)
-        out = AudioFeatures(estimate.reshape(b, n, hop), mixture.lengths, mixture.frame_rate)
-        return out, maps
+        return wave, (mixture.lengths.to(wave.device) * hop).clamp(1, n * hop)
 
     def denoise(self, noisy: Tensor, maps: list[Tensor]) -> Tensor:
         """CD(noisy [B, T], the ASM's maps) -> [B, T]."""

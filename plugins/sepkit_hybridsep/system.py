@@ -9,7 +9,8 @@ separator holds the discriminator D (``discriminator: true``) and the conditiona
 2. "generator": (X_gen, c) = ASM(X_mixed) (c: the last four TRCNN maps); X_noisy{1,2} = X_target + sigma(k) eps_{1,2};
    X_pred{1,2} = CD(X_noisy{1,2}, c); L_consist = d(X_pred1, X_pred2.detach()) (mean |.| or squared error);
    L_T = adversarial_weight * E[(D(X_gen) - 1)^2] + l1_weight * |X_gen - X_target|_1 + lambda_consist(k) L_consist;
-   the separator (FE, AET, ASM) and CD step (``stage1: frozen`` keeps FE and AET fixed, for a stage-1 checkpoint).
+   the separator (FE, AET, ASM) and CD step (``stage1: frozen`` keeps FE and AET fixed, for a checkpoint of the
+   ``hybrid-sep-stage1`` system, stage1.py, loaded with --init-from: mini/hybrid_sep_stage1.yaml).
 
 ``act: false`` is the "w/o ACT" ablation (issue 16): L_T = l1_weight * |X_gen - X_target|_1 at every step, no
 discriminator phase, no consistency loss; mini/hybrid_sep_no_act.yaml is mini/hybrid_sep.yaml with that one change.
