@@ -229,8 +229,8 @@ def test_consistency_schedules():
     assert 0.9 < consistency_weight(0, 100, 1.0) < consistency_weight(100, 100, 1.0) < 1.0
 
 
-@pytest.fixture(scope="module")
-def act_system():
+def tiny_act_system(recipe_file: str):
+    """The ``hybrid-sep-act`` system of a mini recipe at the tiny widths, adversarial from the first step."""
     from sepkit.recipe import load_recipe
     from sepkit.train.config import load_train_config
     from sepkit.train.system import build_system
@@ -238,11 +238,18 @@ def act_system():
     tiny = tiny_config()
     overrides = [f"model.separator.{k}={v}" for k, v in tiny.items() if k not in ("beats", "input_dim", "query_dim")]
     overrides = [o.replace("'", "") for o in overrides]
-    # adversarial from the first step (Algorithm 1 as published); the mini recipe warms up without it
-    overrides += ["model.audio_encoder.hop=32", "train.steps=10", "train.system.adversarial_start=0"]
-    recipe = load_recipe("recipes/mini/hybrid_sep.yaml", overrides)
+    # adversarial from the first step (Algorithm 1 as published; the mini recipe warms up without it), and FE and
+    # AET trained along (the mini recipe is stage 2 and keeps them frozen)
+    overrides += ["model.audio_encoder.hop=32", "train.steps=10", "train.system.adversarial_start=0",
+                  "train.system.stage1=train"]  # fmt: skip
+    recipe = load_recipe(recipe_file, overrides)
     torch.manual_seed(0)
     return build_system(recipe, load_train_config(recipe))
+
+
+@pytest.fixture(scope="module")
+def act_system():
+    return tiny_act_system("recipes/mini/hybrid_sep.yaml")
 
 
 def act_batch(seed: int, lengths: tuple[int, int], tasks: tuple[int, int]) -> dict:
@@ -303,17 +310,7 @@ def test_act_reconstruction_warm_up_before_adversarial_start(act_system):
 
 def test_without_act_every_step_is_l1_alone():
     """train.system.act: false (the ablation): no discriminator phase, no adversarial or consistency term."""
-    from sepkit.recipe import load_recipe
-    from sepkit.train.config import load_train_config
-    from sepkit.train.system import build_system
-
-    tiny = tiny_config()
-    overrides = [f"model.separator.{k}={v}" for k, v in tiny.items() if k not in ("beats", "input_dim", "query_dim")]
-    overrides = [o.replace("'", "") for o in overrides]
-    overrides += ["model.audio_encoder.hop=32", "train.steps=10", "train.system.adversarial_start=0"]
-    recipe = load_recipe("recipes/mini/hybrid_sep_no_act.yaml", overrides)
-    torch.manual_seed(0)
-    system = build_system(recipe, load_train_config(recipe)).train()
+    system = tiny_act_system("recipes/mini/hybrid_sep_no_act.yaml").train()
     assert system.config.act is False and not system.use_consistency
     batch = act_batch(seed=2, lengths=(1600, 1600), tasks=(0, 1))
     idle = system.training_step(batch, 7, "discriminator")

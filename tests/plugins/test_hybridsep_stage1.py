@@ -166,7 +166,8 @@ def test_the_mini_recipe_resolves_builds_and_matches_its_stage_2(capsys):
     ours, act, hsm = (OmegaConf.to_container(load_recipe(f"recipes/mini/{n}.yaml").config, resolve=True)
                       for n in ("hybrid_sep_stage1", "hybrid_sep", "hsm_tss"))  # fmt: skip
     assert ours["train"]["system"]["target_encoder"] == hsm["model"]["audio_encoder"]
-    assert ours["model"]["separator"].pop("embed_dim") == 128 and act["model"]["separator"].pop("embed_dim") == 64
+    assert ours["model"]["separator"]["embed_dim"] == act["model"]["separator"]["embed_dim"] == 128
+    assert act["train"]["system"]["stage1"] == "frozen"  # mini/hybrid_sep is stage 2 of these weights
     assert ours["model"] == act["model"] and ours["data"]["train"] == act["data"]["train"]
     system = build(STAGE1)  # the mini Q-Audio from its shipped checkpoints: 128-d ITC embedding
     assert system.pipeline.separator.embed_dim == 128 and not system.target_encoder.training

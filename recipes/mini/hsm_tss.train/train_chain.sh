@@ -26,11 +26,11 @@ TFC=$M/tfcodec/checkpoints/best.ckpt
 # 1. AudioMAE MAE pretraining; 2. Q-Audio (ITC + ITM + ITG) over the frozen AudioMAE and MiniLM
 stage mae mini/hsm_tss_mae
 stage qaudio mini/hsm_tss_qaudio model.audio_encoder.audio_encoder.checkpoint=$MAE
-# 3. TF-Codec (GAN) and 4. the codec-ar decoder on its tokens
-stage tfcodec mini/tfcodec train.steps=1500 train.val_every=250 train.ckpt_every=250
+# 3. TF-Codec (its reconstruction warm-up: log-mel, no discriminator) and 4. the codec-ar decoder on its tokens
+stage tfcodec mini/tfcodec_warmup train.steps=8000
 CAR=(mini/hsm_tss_decoder model.audio_encoder.checkpoint=$MAE model.decoder.codec.checkpoint=$TFC)
 "$SK" data cache "${CAR[@]}"  # its frozen AudioMAE tokens and codec codes of the clean clips, once (docs/training.md)
-stage codec_ar "${CAR[@]}" train.steps=600
+stage codec_ar "${CAR[@]}" train.steps=4000
 # 5-7. the separation stages: global, local (ground-truth G), joint fine-tuning (P_gt 0.1)
 ENC=(model.text_encoder.checkpoint=$QA model.audio_encoder.checkpoint=$QA
      model.audio_encoder.audio_encoder.checkpoint=$MAE
