@@ -95,9 +95,7 @@ class HybridSepStage1System(SeparationSystem):
                 f"{recipe.source}: hybrid-sep-stage1 trains the FE and AET only (the paper freezes the text "
                 "encoder); set model.text_encoder.freeze: true"
             )
-        from sepkit.plugins import get_registry
-
-        self.target_encoder = (registry or get_registry()).build_frozen(
+        self.target_encoder = self.registry.build_frozen(
             "audio_encoder", dict(config.target_encoder), where="train.system.target_encoder"
         )
         if config.embedding == "contrastive" and not callable(getattr(self.target_encoder, "embed_audio", None)):

@@ -35,8 +35,9 @@ TINY_RECIPE = str(REPO / "recipes" / "tiny" / "train_tfcodec.yaml")
 MINI_CODEC = REPO / "recipes" / "mini" / "hsm_tss.train" / "tfcodec.ckpt"
 CAMPAIGN = REPO / "campaigns" / "mini-tfcodec-warmup"
 # sha256 of the int64 codes [2, 8, 51] of probe_waves() under the shipped mini codec, computed with the code
-# before the rate loss and entropy coder existed (git fb2a4d9), one and two threads alike
-MINI_CODES_SHA256 = "a0c2c85c8c37bd46c43c21a202e9cf055c7e9fd999566a2bc7205f4aed986a8a"
+# before the rate loss and entropy coder existed (git fb2a4d9's plugins/sepkit_tfcodec on PYTHONPATH), one and
+# two threads alike; recomputed that way for the codec shipped on 2026-12-04 (the log-mel warm-up)
+MINI_CODES_SHA256 = "244875d8f0fe1fdf4c0f300e513f967bf70a158656d226850b364731cd3df518"
 
 
 def probe_waves() -> torch.Tensor:
