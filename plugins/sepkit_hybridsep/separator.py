@@ -40,7 +40,7 @@ from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 from sepkit.registry import Registry
 
 from .aet import AudioEmbeddingTransformer
-from .asm import AudioSeparationModel
+from .asm import OUTPUTS, AudioSeparationModel
 from .bandstft import BandSTFT
 from .denoiser import ConditionalDenoiser
 from .discriminator import MultiScaleSTFTDiscriminator
@@ -82,6 +82,10 @@ class HybridSepConfig:
     fa_heads: int = positive(8)
     teaca_dim: int = positive(64)
     teaca_heads: int = positive(8)
+    # *ours*, off at full size (the paper's reading): "mask" predicts a complex ratio mask on the mixture's band
+    # spectrograms instead of the spectrograms themselves; linear_output drops the last TRCNN's GELU (asm.py, stack.py)
+    output: str = "spectrum"
+    linear_output: bool = False
     beats: Optional[dict[str, Any]] = field(default_factory=lambda: {"name": "beats"})  # null: no SSL features
     ssl_channels: int = positive(16)
     # training-only modules (adversarial consistent training)
@@ -133,6 +137,7 @@ class HybridSepSeparator(Separator):
             "fa_after": list(c.fa_after),
             "fa_kernel": c.fa_kernel,
             "fa_heads": c.fa_heads,
+            "linear_output": c.linear_output,
         }
         try:
             self.asm = AudioSeparationModel(
@@ -141,6 +146,7 @@ class HybridSepSeparator(Separator):
                 self.embed_dim,
                 ssl_dim,
                 c.ssl_channels,
+                c.output,
             )
             self.denoiser = (
                 ConditionalDenoiser(band_stft, stack, list(c.channels[-4:]), c.cond_channels) if c.denoiser else None
@@ -155,6 +161,8 @@ class HybridSepSeparator(Separator):
             raise SepkitError(f"hybrid-sep: stages must be 1 (text embedding as query) or 2 (FE + AET), got {c.stages}")
         if c.stages == 2 and c.width % c.heads:
             raise SepkitError(f"hybrid-sep: width {c.width} must be divisible by heads {c.heads}")
+        if c.output not in OUTPUTS:
+            raise SepkitError(f"hybrid-sep: output must be one of {', '.join(OUTPUTS)}, got {c.output!r}")
         if c.channels and c.channels[-1] != 2 * c.subbands:
             raise SepkitError(
                 f"hybrid-sep: the last entry of channels must be 2 * subbands = {2 * c.subbands} "

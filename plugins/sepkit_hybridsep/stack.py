@@ -6,7 +6,9 @@ Module i is a TRCNN (Conv2d for the first half, ConvTranspose2d for the second) 
 and frequency stride ``strides[i]``; an FA module follows the TRCNNs listed in ``fa_after``; with a target
 embedding width (``teaca_embed_dim``) a TEACA module follows every TRCNN but the last. *Ours*: the output of
 encoder module j is added to the output of the decoder module at the same resolution (U-Net skips); the paper
-does not say whether the stack has skips. Full size (Table 1): channels 48, 96, 192, 384, 192, 96, 48, 8,
+does not say whether the stack has skips. ``linear_output`` (*ours*): the last TRCNN without its GELU, so
+the stack's output (spectrogram or mask, real and imaginary parts) is not bounded below by GELU's -0.17 and
+its sign does not rest on the last BiLSTM alone (2 hidden units at full size). Full size (Table 1): channels 48, 96, 192, 384, 192, 96, 48, 8,
 BiLSTM hidden 12, 24, 48, 96, 48, 24, 12, 2, four FA modules (kernel 9), TEACA 64-d with 8 heads.
 """
 
@@ -35,6 +37,7 @@ class TRCNNStack(nn.Module):
         teaca_embed_dim: Optional[int] = None,
         teaca_dim: int = 64,
         teaca_heads: int = 8,
+        linear_output: bool = False,
     ) -> None:
         super().__init__()
         n = len(channels)
@@ -47,7 +50,8 @@ class TRCNNStack(nn.Module):
         self.trcnn = nn.ModuleList()
         width = in_channels
         for i, (c, s, h) in enumerate(zip(channels, strides, lstm_hidden)):
-            self.trcnn.append(TRCNN(width, c, s, h, transpose=i >= self.half))
+            last = i == n - 1
+            self.trcnn.append(TRCNN(width, c, s, h, transpose=i >= self.half, activation=not (last and linear_output)))
             width = c
         self.fa = nn.ModuleDict(
             {str(i): FrequencyAttention(channels[i], fa_heads, fa_kernel) for i in fa_after if 0 <= i < n}

@@ -85,6 +85,56 @@ def test_trcnn_strides_frequency_and_keeps_time():
     assert TRCNN(8, 4, 2, 3, transpose=True)(x).shape == (2, 4, 5, 32)
 
 
+def test_trcnn_without_activation_outputs_below_the_gelu_floor():
+    from sepkit_hybridsep.trcnn import TRCNN
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 5, 16)
+    gelu, linear = TRCNN(8, 4, 2, 3, transpose=True), TRCNN(8, 4, 2, 3, transpose=True, activation=False)
+    linear.load_state_dict(gelu.state_dict())
+    with torch.no_grad():
+        conv = linear.conv(x)
+        # the conv path alone: GELU's floor is about -0.17; without it the values are the convolution's
+        assert float(torch.nn.functional.gelu(conv).min()) > -0.18 and float(conv.min()) < -0.5
+        assert not torch.allclose(gelu(x), linear(x))
+
+
+def test_complex_multiply_is_per_band_complex_product():
+    from sepkit_hybridsep.asm import complex_multiply
+
+    g = torch.Generator().manual_seed(0)
+    spec, mask = torch.randn(2, 8, 3, 4, generator=g), torch.randn(2, 8, 3, 4, generator=g)
+    out = complex_multiply(spec, mask)
+
+    def as_complex(x):
+        return torch.view_as_complex(x.reshape(2, 4, 2, 3, 4).permute(0, 1, 3, 4, 2).contiguous())
+
+    torch.testing.assert_close(as_complex(out), as_complex(spec) * as_complex(mask))
+    unit = torch.zeros_like(mask)
+    unit[:, 0::2] = 1.0  # real part 1, imaginary part 0 in every band
+    torch.testing.assert_close(complex_multiply(spec, unit), spec)
+
+
+def test_mask_output_passes_the_mixture_through_a_unit_mask():
+    """output: mask multiplies the mixture's band spectra: a stack that outputs the unit mask returns the mixture."""
+    sep = separator(output="mask", linear_output=True)
+    features, query = inputs()
+    wave = features.frames.reshape(2, -1)
+    stack = sep.asm.stack
+
+    def unit_mask(x, embedding=None):
+        out = torch.zeros(x.shape[0], 8, x.shape[2], x.shape[3])
+        out[:, 0::2] = 1.0
+        return out, []
+
+    stack.forward = unit_mask
+    with torch.no_grad():
+        estimate, _ = sep.asm(wave, torch.randn(2, sep.embed_dim), sep.ssl_features(wave, torch.tensor([1280, 1280])))
+        round_trip = sep.asm.band_stft.inverse(sep.asm.band_stft(wave), wave.shape[-1])  # Nyquist bins dropped
+    torch.testing.assert_close(estimate, round_trip)
+    assert float((estimate - wave).pow(2).mean() / wave.pow(2).mean()) < 0.1
+
+
 def test_fa_is_shape_preserving_and_mixes_along_frequency():
     from sepkit_hybridsep.fa import FrequencyAttention
 
@@ -160,7 +210,10 @@ def test_tiny_separator_end_to_end_and_query_dependence():
     assert set(parts) == {"fe", "aet", "asm", "denoiser", "discriminator", "beats"}
 
 
-@pytest.mark.parametrize("ablation", [{"stages": 1}, {"beats": None}, {"denoiser": False, "discriminator": False}])
+@pytest.mark.parametrize(
+    "ablation",
+    [{"stages": 1}, {"beats": None}, {"denoiser": False, "discriminator": False}, {"output": "mask", "linear_output": True}],
+)
 def test_ablations_build_and_run(ablation):
     sep = separator(**ablation)
     features, query = inputs()
@@ -180,6 +233,8 @@ def test_bad_configs_are_named():
         separator(band_n_fft=24)
     with pytest.raises(SepkitError, match="stages"):
         separator(stages=3)
+    with pytest.raises(SepkitError, match="output must be one of spectrum, mask"):
+        separator(output="ratio")
 
 
 def test_waveform_encoder_decoder_are_inverse():
