@@ -29,7 +29,6 @@ from torch import Tensor, nn
 from .bandstft import BandSTFT
 from .stack import TRCNNStack
 
-
 OUTPUTS = ("spectrum", "mask")
 
 
@@ -73,7 +72,7 @@ class AudioSeparationModel(nn.Module):
 
 
 def complex_multiply(spec: Tensor, mask: Tensor) -> Tensor:
-    """Per band, (real, imag) channel pairs [B, 2M, frames, bins] times (real, imag) mask pairs -> [B, 2M, frames, bins]."""
+    """spec, mask [B, 2M, frames, bins] as (real, imag) channel pairs per band -> their complex product, same layout."""
     b, c, t, f = spec.shape
     s = spec.reshape(b, c // 2, 2, t, f)
     m = mask.reshape(b, c // 2, 2, t, f)

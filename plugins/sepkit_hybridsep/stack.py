@@ -8,7 +8,8 @@ embedding width (``teaca_embed_dim``) a TEACA module follows every TRCNN but the
 encoder module j is added to the output of the decoder module at the same resolution (U-Net skips); the paper
 does not say whether the stack has skips. ``linear_output`` (*ours*): the last TRCNN without its GELU, so
 the stack's output (spectrogram or mask, real and imaginary parts) is not bounded below by GELU's -0.17 and
-its sign does not rest on the last BiLSTM alone (2 hidden units at full size). Full size (Table 1): channels 48, 96, 192, 384, 192, 96, 48, 8,
+its sign does not rest on the last BiLSTM alone (2 hidden units at full size).
+Full size (Table 1): channels 48, 96, 192, 384, 192, 96, 48, 8,
 BiLSTM hidden 12, 24, 48, 96, 48, 24, 12, 2, four FA modules (kernel 9), TEACA 64-d with 8 heads.
 """
 

@@ -22,7 +22,13 @@ from torch import Tensor, nn
 
 class TRCNN(nn.Module):
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, lstm_hidden: int, transpose: bool, activation: bool = True
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        lstm_hidden: int,
+        transpose: bool,
+        activation: bool = True,
     ) -> None:
         super().__init__()
         self.activation = activation

@@ -212,7 +212,12 @@ def test_tiny_separator_end_to_end_and_query_dependence():
 
 @pytest.mark.parametrize(
     "ablation",
-    [{"stages": 1}, {"beats": None}, {"denoiser": False, "discriminator": False}, {"output": "mask", "linear_output": True}],
+    [
+        {"stages": 1},
+        {"beats": None},
+        {"denoiser": False, "discriminator": False},
+        {"output": "mask", "linear_output": True},
+    ],
 )
 def test_ablations_build_and_run(ablation):
     sep = separator(**ablation)
