@@ -67,6 +67,8 @@ class CodecARConfig:
     ffn_mult: int = positive(4)
     dropout: float = fraction(0.1)  # not given by the paper; only active in training
     tie_heads: bool = False  # output heads share the code embedding tables (- G * K * dim parameters)
+    # *ours* (the paper: prefix only): each acoustic step's input also gets the features of its own time (model.py)
+    aligned: bool = False
     max_seconds: float = positive(10.24)  # positions for this much audio (AudioMAE's window)
     sampling: str = "greedy"  # greedy | sample
     temperature: float = positive(1.0)  # sample: softmax temperature
@@ -113,6 +115,8 @@ class CodecARDecoder(Decoder):
             max_prefix=_ceil(c.max_seconds * self.frame_rate / per_token),
             max_steps=_ceil(c.max_seconds * self.codec.frame_rate),
             tie_heads=c.tie_heads,
+            aligned=c.aligned,
+            prefix_per_step=self.frame_rate / per_token / float(self.codec.frame_rate),
         )
         # the frozen codec is a submodule (it moves with .to()) but not part of this decoder's state
         self.register_state_dict_post_hook(_drop_codec_state)

@@ -30,6 +30,7 @@ class KVCache:
         self.values: list[Optional[Tensor]] = [None] * num_layers
         self.key_valid = torch.ones(batch, max_len, dtype=torch.bool, device=device)
         self.length = 0
+        self.prefix: Optional[Tensor] = None  # the conditioning prefix, for models that read it at every step
 
     def set_key_valid(self, valid: Tensor) -> None:
         """valid: bool [B, n] for the next ``n`` positions (called before the pass that writes them)."""

@@ -11,6 +11,10 @@ code just generated). Embeddings:
   (``code_embedding``, one table of K rows per group, stored as [G * K, dim]); step 0 is the learned
   ``bos`` vector instead. Plus a learned position embedding ``step_pos`` [max_steps, dim]
   (its own table: acoustic position t is t in every row, whatever the row's prefix length).
+- ``aligned`` (*ours*, off by default: the paper conditions through the prefix alone): acoustic step t also
+  gets ``aligned_proj`` of the prefix token covering its time, index floor(t * prefix_per_step) (clamped to the
+  prefix), added to its input, so the frame being predicted sees its own features without first learning
+  where they are in the prefix. ``prefix_per_step``: prefix tokens per acoustic step (their rates' ratio).
 - output: G heads, each logits over the K codes of its group (``head_weight`` [G, K, dim],
   ``head_bias`` [G, K]); all G groups of a step are predicted at once, as in UniCodec.
   ``tie_heads`` uses the code embedding tables as head weights (only the biases stay), saving
@@ -53,6 +57,8 @@ class CodecLM(nn.Module):
         max_prefix: int = 64,
         max_steps: int = 512,
         tie_heads: bool = False,
+        aligned: bool = False,
+        prefix_per_step: float = 1.0,
     ) -> None:
         super().__init__()
         if dim % heads:
@@ -60,6 +66,8 @@ class CodecLM(nn.Module):
         self.num_groups, self.codebook_size, self.dim = num_groups, codebook_size, dim
         self.max_prefix, self.max_steps, self.tie_heads = max_prefix, max_steps, tie_heads
         self.prefix_proj = nn.Linear(prefix_in, dim)
+        self.aligned_proj = nn.Linear(prefix_in, dim) if aligned else None
+        self.prefix_per_step = float(prefix_per_step)
         self.prefix_pos = nn.Parameter(torch.zeros(max_prefix, dim))
         self.step_pos = nn.Parameter(torch.zeros(max_steps, dim))
         self.bos = nn.Parameter(torch.zeros(dim))
@@ -115,6 +123,12 @@ class CodecLM(nn.Module):
             )
         return x + self.step_pos[start:end]
 
+    def aligned_inputs(self, prefix: Tensor, start: int, n: int) -> Tensor:
+        """[B, n, dim]: ``aligned_proj`` of the prefix token covering each acoustic step ``start ... start + n - 1``."""
+        steps = torch.arange(start, start + n, device=prefix.device, dtype=torch.float64)
+        index = torch.floor(steps * self.prefix_per_step + 1e-9).long().clamp(0, prefix.shape[1] - 1)
+        return self.aligned_proj(prefix[:, index])
+
     def logits(self, hidden: Tensor) -> Tensor:
         """hidden [B, n, dim] -> logits [B, G, n, K]."""
         weight = self.head_weight
@@ -129,7 +143,10 @@ class CodecLM(nn.Module):
         Logits at t predict ``codes[:, :, t]`` from the prefix and ``codes[:, :, :t]``.
         """
         p, t = prefix.shape[1], codes.shape[-1]
-        x = torch.cat([self.embed_prefix(prefix), self.embed_steps(codes[..., : t - 1], 0, with_bos=True)], dim=1)
+        steps = self.embed_steps(codes[..., : t - 1], 0, with_bos=True)
+        if self.aligned_proj is not None:
+            steps = steps + self.aligned_inputs(prefix, 0, t)
+        x = torch.cat([self.embed_prefix(prefix), steps], dim=1)
         hidden = self.transformer(x, prefix_lm_mask(prefix_valid, t))
         return self.logits(hidden[:, p:])
 
@@ -138,8 +155,10 @@ class CodecLM(nn.Module):
         return KVCache(len(self.transformer.blocks), batch, prefix_len + steps, device)
 
     def prefill(self, prefix: Tensor, prefix_valid: Tensor, cache: KVCache) -> None:
-        """Encode the prefix into an empty ``cache`` (bidirectional among prefix tokens)."""
+        """Encode the prefix into an empty ``cache`` (bidirectional among prefix tokens); with ``aligned`` the
+        cache also keeps the prefix for the steps' aligned inputs."""
         p = prefix.shape[1]
+        cache.prefix = prefix if self.aligned_proj is not None else None
         cache.set_key_valid(prefix_valid)
         mask = prefix_lm_mask(prefix_valid, 0)
         self.transformer(self.embed_prefix(prefix), mask, cache)
@@ -155,6 +174,8 @@ class CodecLM(nn.Module):
             x = self.embed_steps(empty, position, with_bos=True)
         else:
             x = self.embed_steps(codes[..., None], position, with_bos=False)
+        if self.aligned_proj is not None:
+            x = x + self.aligned_inputs(cache.prefix, position, 1)
         mask = cache.visible(1)[:, None, None, :]
         hidden = self.transformer(x, mask, cache)
         cache.advance(1)

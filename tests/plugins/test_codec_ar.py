@@ -110,8 +110,9 @@ def test_prefix_shapes_in_both_modes():
         build_decoder(prefix="frames")
 
 
-def test_logits_are_causal_and_ignore_prefix_padding():
-    dec = build_decoder()
+@pytest.mark.parametrize("aligned", [False, True])
+def test_logits_are_causal_and_ignore_prefix_padding(aligned):
+    dec = build_decoder(aligned=aligned)
     prefix, valid = dec.prefix_tokens(features())
     codes = random_codes(dec, 3, 12)
     with torch.no_grad():
@@ -129,10 +130,11 @@ def test_logits_are_causal_and_ignore_prefix_padding():
         torch.testing.assert_close(dec.lm(padded, valid, codes), base, rtol=0, atol=1e-5)
 
 
-def test_kv_cache_steps_give_the_full_forward_logits():
+@pytest.mark.parametrize("aligned", [False, True])
+def test_kv_cache_steps_give_the_full_forward_logits(aligned):
     from sepkit_codec_ar.generation import generate
 
-    dec = build_decoder()
+    dec = build_decoder(aligned=aligned)
     prefix, valid = dec.prefix_tokens(features())
     codes = random_codes(dec, 3, 10)
     lm = dec.lm
@@ -149,6 +151,24 @@ def test_kv_cache_steps_give_the_full_forward_logits():
             nxt = lm(prefix, valid, torch.cat([slow, torch.zeros(3, 4, 1, dtype=torch.long)], -1))[:, :, -1].argmax(-1)
             slow = torch.cat([slow, nxt[..., None]], -1)
     assert torch.equal(cached, slow)
+
+
+def test_aligned_steps_read_the_prefix_token_of_their_time():
+    dec = build_decoder(aligned=True)
+    lm = dec.lm
+    assert lm.prefix_per_step == pytest.approx(50.0 / 8 / 50.0)  # 6.25 prefix steps/s over 50 codec frames/s
+    prefix, valid = dec.prefix_tokens(features())
+    with torch.no_grad():
+        got = lm.aligned_inputs(prefix, 6, 40)  # steps 6 .. 45
+        want = lm.aligned_proj(prefix[:, [min((6 + i) // 8, 4) for i in range(40)]])
+        torch.testing.assert_close(got, want)
+        codes = random_codes(dec, 3, 12)
+        base = lm(prefix, valid, codes)
+        changed = prefix.clone()
+        changed[:, 1] += 1.0  # the second time step covers acoustic steps 8 .. 15
+        out = lm(changed, valid, codes)
+    assert not torch.allclose(out, base)
+    assert build_decoder().lm.aligned_proj is None  # off by default: the paper's prefix-only conditioning
 
 
 def test_sampling_is_seeded_and_respects_top_k():
