@@ -73,6 +73,9 @@ class CodecARConfig:
     sampling: str = "greedy"  # greedy | sample
     temperature: float = positive(1.0)  # sample: softmax temperature
     top_k: int = non_negative(0)  # sample: keep the k most likely codes per group (0: all)
+    # classifier-free guidance scale (generation.py): 1 = the conditional model alone, 0 = the unconditional; > 1 needs a decoder trained
+    # with train.system.condition_dropout > 0
+    guidance: float = non_negative(1.0)
     seed: int = 0  # sample: seed of the generator, fresh for every decode call (same input -> same output)
     progress: bool = False  # a tqdm bar over the generated steps
 
@@ -188,7 +191,7 @@ class CodecARDecoder(Decoder):
         c = self.config
         generator = torch.Generator(device=tokens.device).manual_seed(c.seed)
         return generate(
-            self.lm, tokens, valid, steps, c.sampling, c.temperature, c.top_k, generator, progress=c.progress
+            self.lm, tokens, valid, steps, c.sampling, c.temperature, c.top_k, generator, c.progress, c.guidance
         )
 
     @torch.no_grad()

@@ -5,6 +5,11 @@
 (``choose``). ``sampling: greedy`` takes the arg-max; ``sample`` draws from softmax(logits /
 temperature) restricted to the ``top_k`` most likely codes (0: all), with the given
 ``torch.Generator`` so a seed fixes the result.
+
+``guidance`` w != 1 is classifier-free guidance: every step is also run without the condition (a zero
+prefix, what ``condition_dropout`` trains), and the logits are ``uncond + w * (cond - uncond)``; w = 1
+is the conditional model alone (no extra pass). Only a model trained with ``condition_dropout`` > 0 has a
+meaningful unconditional branch.
 """
 
 from __future__ import annotations
@@ -49,15 +54,25 @@ def generate(
     top_k: int = 0,
     generator: Optional[torch.Generator] = None,
     progress: bool = False,
+    guidance: float = 1.0,
 ) -> Tensor:
     """prefix [B, P, prefix_in], prefix_valid bool [B, P] -> codes long [B, G, steps]."""
     batch = prefix.shape[0]
-    cache = lm.new_cache(batch, prefix.shape[1], steps, prefix.device)
+    guided = guidance != 1.0
+    if guided:  # rows B.. 2B - 1: the same rows without their condition
+        prefix = torch.cat([prefix, torch.zeros_like(prefix)])
+        prefix_valid = torch.cat([prefix_valid, prefix_valid])
+    cache = lm.new_cache(prefix.shape[0], prefix.shape[1], steps, prefix.device)
     lm.prefill(prefix, prefix_valid, cache)
     codes = torch.zeros(batch, lm.num_groups, steps, dtype=torch.long, device=prefix.device)
     previous = None
     for t in _progress(range(steps), progress):
-        logits = lm.step(previous, t, cache)
+        logits = lm.step(
+            None if previous is None else (torch.cat([previous, previous]) if guided else previous), t, cache
+        )
+        if guided:
+            cond, uncond = logits.float().chunk(2)
+            logits = uncond + guidance * (cond - uncond)
         previous = choose(logits, sampling, temperature, top_k, generator)
         codes[:, :, t] = previous
     return codes

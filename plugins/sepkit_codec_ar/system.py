@@ -22,6 +22,10 @@ A row's valid steps are its codec frames, cut to the duration its audio-encoder 
 ``model.decoder`` section gets the audio encoder's ``output_dim`` as ``input_dim``, its
 ``frame_rate`` and (AudioMAE) ``mel_patches`` as defaults; values the recipe sets win.
 
+``condition_dropout`` p zeroes the prefix of a fraction p of the training rows (never in validation): the
+same network then also models the codes without a condition, which classifier-free guidance at inference
+(the decoder's ``guidance``) needs.
+
 Validation: ``loss`` (the cross-entropy per row) and ``accuracy`` (top-1 over groups and valid
 steps, per row). Checkpoints store the decoder's weights under ``decoder.*``, the pipeline's own
 keys, so the decoder's ``checkpoint:`` key and a separation pipeline read them; the frozen audio
@@ -39,7 +43,7 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import Tensor, nn
 
-from sepkit.config import fraction
+from sepkit.config import fraction, probability
 from sepkit.errors import SepkitError
 from sepkit.interfaces import AudioFeatures
 from sepkit.registry import Registry
@@ -52,6 +56,9 @@ from .decoder import CodecARDecoder
 @dataclass
 class CodecARSystemConfig:
     label_smoothing: float = fraction(0.0)  # of the cross-entropy (0: plain CE, as the paper's Eq. 10)
+    # training rows whose prefix is zeroed (the "no condition" input), so that the decoder's ``guidance`` > 1
+    # (classifier-free guidance) has an unconditional model to guide against; 0: never (the paper)
+    condition_dropout: float = probability(0.0)
 
 
 class CodecARSystem(System):
@@ -271,6 +278,9 @@ class CodecARSystem(System):
     def token_losses(self, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
         """-> (cross-entropy float [B, G, T], correct float [B, G, T], valid-step mask float [B, 1, T])."""
         prefix, valid, codes, steps = self.targets(batch)
+        if self.training and self.config.condition_dropout > 0:
+            keep = torch.rand(prefix.shape[0], device=prefix.device) >= self.config.condition_dropout
+            prefix = prefix * keep[:, None, None].to(prefix.dtype)
         logits = self.decoder.lm(prefix, valid, codes).float()  # [B, G, T, K]
         ce = F.cross_entropy(
             logits.permute(0, 3, 1, 2), codes, reduction="none", label_smoothing=self.config.label_smoothing

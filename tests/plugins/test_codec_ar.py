@@ -171,6 +171,27 @@ def test_aligned_steps_read_the_prefix_token_of_their_time():
     assert build_decoder().lm.aligned_proj is None  # off by default: the paper's prefix-only conditioning
 
 
+def test_classifier_free_guidance_combines_the_conditional_and_the_zero_prefix_logits():
+    from sepkit_codec_ar.generation import generate
+
+    dec = build_decoder()
+    lm = dec.lm
+    prefix, valid = dec.prefix_tokens(features())
+    with torch.no_grad():
+        assert torch.equal(generate(lm, prefix, valid, 8, guidance=1.0), generate(lm, prefix, valid, 8))
+        guided = generate(lm, prefix, valid, 8, guidance=3.0)
+        slow = torch.zeros(3, 4, 0, dtype=torch.long)  # greedy on uncond + 3 (cond - uncond), full forward passes
+        for _ in range(8):
+            codes = torch.cat([slow, torch.zeros(3, 4, 1, dtype=torch.long)], -1)
+            cond = lm(prefix, valid, codes)[:, :, -1]
+            uncond = lm(torch.zeros_like(prefix), valid, codes)[:, :, -1]
+            slow = torch.cat([slow, (uncond + 3.0 * (cond - uncond)).argmax(-1)[..., None]], -1)
+    assert torch.equal(guided, slow)
+    assert build_decoder(guidance=0.0).config.guidance == 0.0  # 0: the unconditional model alone
+    with pytest.raises(SepkitError, match="guidance"):
+        build_decoder(guidance=-1.0)
+
+
 def test_sampling_is_seeded_and_respects_top_k():
     from sepkit_codec_ar.generation import choose
 
@@ -323,6 +344,25 @@ def test_cross_entropy_decreases_on_a_fixed_batch():
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.6 * losses[0], losses
     assert not any(p.grad is not None for p in system.audio_encoder.parameters())
+
+
+def test_condition_dropout_zeroes_training_prefixes_only():
+    system = build_system("train.system={name: codec-ar, condition_dropout: 1.0}")
+    assert system.config.condition_dropout == 1.0
+    batch = target_batch()
+    prefix, valid, codes, _ = system.targets(batch)
+    with torch.no_grad():
+        system.train()
+        dropped = system.token_losses(batch)[0]
+        unconditional = torch.nn.functional.cross_entropy(
+            system.decoder.lm(torch.zeros_like(prefix), valid, codes).float().permute(0, 3, 1, 2),
+            codes,
+            reduction="none",
+        )
+        system.eval()
+        conditional = system.token_losses(batch)[0]
+    torch.testing.assert_close(dropped, unconditional)
+    assert not torch.allclose(conditional, dropped)  # validation always sees the condition
 
 
 def test_system_checkpoint_loads_into_the_decoder_and_bad_keys_are_named(tmp_path):
