@@ -73,8 +73,8 @@ class CodecARConfig:
     sampling: str = "greedy"  # greedy | sample
     temperature: float = positive(1.0)  # sample: softmax temperature
     top_k: int = non_negative(0)  # sample: keep the k most likely codes per group (0: all)
-    # classifier-free guidance scale (generation.py): 1 = the conditional model alone, 0 = the unconditional; > 1 needs a decoder trained
-    # with train.system.condition_dropout > 0
+    # classifier-free guidance scale (generation.py): 1 = the conditional model alone, 0 = the unconditional;
+    # > 1 needs a decoder trained with train.system.condition_dropout > 0
     guidance: float = non_negative(1.0)
     seed: int = 0  # sample: seed of the generator, fresh for every decode call (same input -> same output)
     progress: bool = False  # a tqdm bar over the generated steps
