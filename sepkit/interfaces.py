@@ -39,7 +39,7 @@ every component and ``sepkit benchmark`` scores each oracle as a row.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -63,6 +63,7 @@ __all__ = [
     "Separator",
     "TextEmbedding",
     "TextEncoder",
+    "encode_descriptions",
 ]
 
 
@@ -81,6 +82,21 @@ class TextEmbedding:
 
     def to(self, device: torch.device | str) -> TextEmbedding:
         return TextEmbedding(self.tokens.to(device), self.mask.to(device), self.pooled.to(device))
+
+    def rows(self, index: Tensor) -> TextEmbedding:
+        """The rows ``index`` (long [B']) of every field, in that order (repeats allowed)."""
+        return TextEmbedding(self.tokens[index], self.mask[index], self.pooled[index])
+
+
+def encode_descriptions(
+    encode_text: Callable[[list[str]], TextEmbedding], descriptions: Sequence[str]
+) -> TextEmbedding:
+    """One row per description, in the order given, from one ``encode_text`` call on the distinct descriptions
+    (a batch repeats a caption for several mixtures; each distinct text is encoded once)."""
+    unique = sorted(set(descriptions))
+    text = encode_text(unique)
+    index = torch.tensor([unique.index(d) for d in descriptions], device=text.pooled.device)
+    return text.rows(index)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from sepkit.chunking import gather_chunks, overlap_add, plan_chunks
 from sepkit.device import autocast, resolve_device, resolve_dtype
 from sepkit.errors import SepkitError
 from sepkit.instructions import TASKS, Instruction, InstructionParser, RuleBasedInstructionParser
-from sepkit.interfaces import AudioEncoder, Decoder, Oracle, Separator, TextEncoder
+from sepkit.interfaces import AudioEncoder, Decoder, Oracle, Separator, TextEncoder, encode_descriptions
 from sepkit.recipe import InferenceSettings, Recipe
 from sepkit.task_tokens import append_task_tokens
 from sepkit.waveforms import fit_length
@@ -195,10 +195,7 @@ class SeparationPipeline(nn.Module):
         length = mixture.shape[-1]
         if length < self.min_samples:  # e.g. a 100-sample file under centred STFT frames: pad, separate, trim
             mixture = torch.nn.functional.pad(mixture, (0, self.min_samples - length))
-        unique = sorted(set(descriptions))
-        text = self.text_encoder.encode_text(unique)
-        index = torch.tensor([unique.index(d) for d in descriptions], device=text.pooled.device)
-        query = type(text)(text.tokens[index], text.mask[index], text.pooled[index])
+        query = encode_descriptions(self.text_encoder.encode_text, descriptions)
         if self.separator.task_tokens:
             query = append_task_tokens(query, tasks, self.text_encoder.task_token_embeddings())
         features = self.audio_encoder.encode_audio(mixture, lengths)

@@ -148,3 +148,20 @@ def test_official_checkpoint_is_offered_to_every_component(tmp_path):
     p.text_encoder.load_official_checkpoint = lambda path: False
     with pytest.raises(SepkitError, match="no component of this recipe"):
         p.load_official_checkpoint(tmp_path / "release.ckpt", ValueError("not a sepkit checkpoint"))
+
+
+def test_encode_descriptions_encodes_each_distinct_text_once_in_row_order():
+    from sepkit.interfaces import TextEmbedding, encode_descriptions
+
+    calls = []
+
+    def encode_text(texts):
+        calls.append(list(texts))
+        n = len(texts)
+        pooled = torch.tensor([[float(len(t))] for t in texts])
+        return TextEmbedding(pooled[:, None].expand(n, 2, 1).clone(), torch.ones(n, 2, dtype=torch.bool), pooled)
+
+    out = encode_descriptions(encode_text, ["bb", "a", "bb", "cccc"])
+    assert calls == [["a", "bb", "cccc"]]  # one call, distinct texts only
+    assert out.pooled[:, 0].tolist() == [2.0, 1.0, 2.0, 4.0] and out.tokens.shape == (4, 2, 1)
+    assert out.mask.shape == (4, 2)

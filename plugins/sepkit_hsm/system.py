@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from sepkit.assembly import build_components, check_compatible, component_state, plugin_versions, stored_kinds
 from sepkit.config import non_negative, probability
 from sepkit.errors import SepkitError
-from sepkit.interfaces import AudioFeatures, TextEmbedding
+from sepkit.interfaces import AudioFeatures, TextEmbedding, encode_descriptions
 from sepkit.registry import Registry
 from sepkit.task_tokens import append_task_tokens
 from sepkit.train.feature_cache import CachedTextEncoder
@@ -172,11 +172,8 @@ class HSMSystem(System):
     def encode(self, batch: dict) -> Encoded:
         """Query (caption + task tokens), mixture and target features of a batch, without gradients."""
         descriptions = list(batch["description"])
-        unique = sorted(set(descriptions))
         cached = self.text_cache is not None and bool(self.text_cache.preloaded)  # a store from sepkit data cache
-        text = (self.text_cache if cached else self.text_encoder.encode_text)(unique)
-        index = torch.tensor([unique.index(d) for d in descriptions], device=text.tokens.device)
-        query = TextEmbedding(text.tokens[index], text.mask[index], text.pooled[index])
+        query = encode_descriptions(self.text_cache if cached else self.text_encoder.encode_text, descriptions)
         if self.separator.task_tokens:
             query = append_task_tokens(query, batch["task"], self.text_encoder.task_token_embeddings())
         lengths = batch["lengths"]

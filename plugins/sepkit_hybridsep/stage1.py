@@ -42,7 +42,7 @@ from torch import Tensor
 
 from sepkit.config import non_negative, require
 from sepkit.errors import SepkitError
-from sepkit.interfaces import TASKS, TextEmbedding
+from sepkit.interfaces import TASKS, TextEmbedding, encode_descriptions
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import SeparationSystem, length_mask
 
@@ -133,10 +133,7 @@ class HybridSepStage1System(SeparationSystem):
     # --- the two embeddings -------------------------------------------------------------------
     def _queries(self, descriptions: list[str]) -> TextEmbedding:
         """One text encoder pass per distinct description (cached when the text encoder is frozen)."""
-        unique = sorted(set(descriptions))
-        text = self.pipeline.text_encoder.encode_text(unique)
-        index = torch.tensor([unique.index(d) for d in descriptions], device=text.pooled.device)
-        return type(text)(text.tokens[index], text.mask[index], text.pooled[index])
+        return encode_descriptions(self.pipeline.text_encoder.encode_text, descriptions)
 
     def predicted_embedding(self, batch: dict) -> Tensor:
         """e_hat float [B, embed_dim]: FE(mixture) + AET(text), as the separator computes it before its ASM."""

@@ -35,7 +35,7 @@ from torch import Tensor
 
 from sepkit.config import non_negative, positive, ranged
 from sepkit.errors import SepkitError
-from sepkit.interfaces import TASKS
+from sepkit.interfaces import TASKS, encode_descriptions
 from sepkit.train.config import TrainConfig
 from sepkit.train.system import SeparationSystem, l1, length_mask
 
@@ -118,11 +118,7 @@ class HybridSepACTSystem(SeparationSystem):
     def _generate(self, batch: dict) -> tuple[Tensor, list[Tensor]]:
         """X_gen [B, T] (extraction for every row) and the ASM maps c."""
         p = self.pipeline
-        descriptions = list(batch["description"])
-        unique = sorted(set(descriptions))
-        text = p.text_encoder.encode_text(unique)
-        index = torch.tensor([unique.index(d) for d in descriptions], device=text.pooled.device)
-        query = type(text)(text.tokens[index], text.mask[index], text.pooled[index])
+        query = encode_descriptions(p.text_encoder.encode_text, list(batch["description"]))
         features = p.audio_encoder.encode_audio(batch["mixture"].float(), batch["lengths"])
         out, maps = self.separator.separate_with_maps(features, query)
         wave = p.decoder.decode(out, num_samples=batch["mixture"].shape[-1]).float()
