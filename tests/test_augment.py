@@ -199,4 +199,5 @@ def test_the_diverse_recipe_is_mini_audiosep_with_diverse_training_data():
     }
     assert train["clips"].endswith("data/mini_diverse/train.jsonl") and train["wording"] == "grammar"
     assert set(A.describe(A.augment_config(train["augment"]))) == set(A.SECTIONS)
-    assert load_recipe("mini/audiosep_diverse").checkpoint_path() is None
+    shipped_weights = load_recipe("mini/audiosep_diverse").checkpoint_path()
+    assert shipped_weights is not None and shipped_weights.name == "audiosep_diverse.ckpt" and shipped_weights.is_file()
