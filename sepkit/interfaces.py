@@ -95,8 +95,8 @@ def encode_descriptions(
     (a batch repeats a caption for several mixtures; each distinct text is encoded once)."""
     unique = sorted(set(descriptions))
     text = encode_text(unique)
-    index = torch.tensor([unique.index(d) for d in descriptions], device=text.pooled.device)
-    return text.rows(index)
+    row_of = {d: i for i, d in enumerate(unique)}
+    return text.rows(torch.tensor([row_of[d] for d in descriptions], device=text.pooled.device))
 
 
 @dataclass

@@ -67,9 +67,8 @@ def generate(
     codes = torch.zeros(batch, lm.num_groups, steps, dtype=torch.long, device=prefix.device)
     previous = None
     for t in _progress(range(steps), progress):
-        logits = lm.step(
-            None if previous is None else (torch.cat([previous, previous]) if guided else previous), t, cache
-        )
+        fed = previous if previous is None or not guided else previous.repeat(2, 1)  # both halves: same codes
+        logits = lm.step(fed, t, cache)
         if guided:
             cond, uncond = logits.float().chunk(2)
             logits = uncond + guidance * (cond - uncond)

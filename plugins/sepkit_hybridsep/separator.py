@@ -40,7 +40,7 @@ from sepkit.interfaces import AudioFeatures, Separator, TextEmbedding
 from sepkit.registry import Registry
 
 from .aet import AudioEmbeddingTransformer
-from .asm import OUTPUTS, AudioSeparationModel
+from .asm import AudioSeparationModel
 from .bandstft import BandSTFT
 from .denoiser import ConditionalDenoiser
 from .discriminator import MultiScaleSTFTDiscriminator
@@ -161,8 +161,6 @@ class HybridSepSeparator(Separator):
             raise SepkitError(f"hybrid-sep: stages must be 1 (text embedding as query) or 2 (FE + AET), got {c.stages}")
         if c.stages == 2 and c.width % c.heads:
             raise SepkitError(f"hybrid-sep: width {c.width} must be divisible by heads {c.heads}")
-        if c.output not in OUTPUTS:
-            raise SepkitError(f"hybrid-sep: output must be one of {', '.join(OUTPUTS)}, got {c.output!r}")
         if c.channels and c.channels[-1] != 2 * c.subbands:
             raise SepkitError(
                 f"hybrid-sep: the last entry of channels must be 2 * subbands = {2 * c.subbands} "
