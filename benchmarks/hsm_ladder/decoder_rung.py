@@ -4,7 +4,8 @@ own features into audio, before any separation stage is involved.
 ``run.py`` scores rung 2 with the shipped chain's decoder only. This script builds ``model.audio_encoder`` and
 ``model.decoder`` (codec-ar) of a decoder *training* recipe (e.g. ``mini/hsm_tss_decoder`` with overrides for
 another AudioMAE), loads a codec-ar checkpoint written by its training run, and on the extraction targets of the
-first ``--limit`` mixtures scores, like ``sepkit benchmark`` (metric plugins, one example at a time):
+first ``--limit`` mixtures, decoding as the chain recipe ``--decoding-from`` decodes, scores like ``sepkit
+benchmark`` (metric plugins, one example at a time):
 
 - ``ar_clean``: codec-ar generating, free running, from the audio encoder's frames of the clean target;
 - ``codec``: the codec's round trip of the target (the ceiling of this decoder);
@@ -18,7 +19,7 @@ bootstrap of ``ar_clean`` against the other decoder's ``ar_clean``.
         --checkpoint recipes/mini/hsm_tss.train/codec_ar.ckpt --limit 60 --out /tmp/rung2_p16.json
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hsm_ladder/decoder_rung.py mini/hsm_tss_decoder \\
         model.audio_encoder.patch_size=8 model.audio_encoder.checkpoint=campaigns/mini-mae-p8/checkpoints/best.ckpt \\
-        model.decoder.frame_rate=50 model.decoder.mel_patches=8 \\
+        model.decoder.frame_rate=100 model.decoder.mel_patches=8 \\
         --checkpoint campaigns/mini-codec-ar-p8/checkpoints/best.ckpt --limit 60 --out /tmp/rung2_p8.json \\
         --compare /tmp/rung2_p16.json
 """
@@ -46,6 +47,16 @@ from sepkit.errors import SepkitError  # noqa: E402
 from sepkit.waveforms import fit_length  # noqa: E402
 
 ROWS = ("ar_clean", "codec", "half")
+DECODING_KEYS = ("sampling", "temperature", "top_k", "seed", "guidance")  # codec-ar keys of how it decodes
+
+
+def chain_decoding(chain: str) -> list[str]:
+    """Overrides that give a training recipe's codec-ar the decoding of the chain recipe ``chain`` (a training
+    recipe leaves them at codec-ar's defaults, e.g. greedy, which collapses: see mini/hsm_tss.yaml)."""
+    from sepkit.recipe import load_recipe
+
+    section = load_recipe(chain).section("decoder") or {}
+    return [f"model.decoder.{key}={section[key]}" for key in DECODING_KEYS if key in section]
 
 
 def build(recipe_name: str, overrides: list[str], checkpoint: str):
@@ -129,6 +140,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("recipe", help="a codec-ar training recipe (model.audio_encoder + model.decoder: codec-ar)")
     parser.add_argument("overrides", nargs="*", help="dotlist overrides, as for sepkit train")
     parser.add_argument("--checkpoint", required=True, help="codec-ar weights (a training run's checkpoint)")
+    parser.add_argument(
+        "--decoding-from", default="mini/hsm_tss", help="the chain recipe whose decoding settings to use"
+    )
     parser.add_argument("--mixtures", default="data/mixes/hsm_tss_test.jsonl", help="mixture manifest (JSONL)")
     parser.add_argument("--limit", type=int, default=60, help="the first N mixtures (their extraction targets)")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -150,7 +164,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not manifest.is_file():
         raise SepkitError(f"--mixtures {args.mixtures}: no such file; run `make mini-data` from the repository root")
     records = read_mixtures(manifest)[: args.limit]
-    audio, decoder = build(args.recipe, list(args.overrides), args.checkpoint)
+    overrides = chain_decoding(args.decoding_from) + list(args.overrides)  # the command line's win
+    audio, decoder = build(args.recipe, overrides, args.checkpoint)
     metrics, renderer, examples = build_metrics(), Renderer(manifest), []
     for start in tqdm(range(0, len(records), args.batch_size), desc="decoder rung 2", unit="batch"):
         batch = records[start : start + args.batch_size]
@@ -162,7 +177,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             examples.append({"key": found[i].key, "scores": scores})
     result = {
         "recipe": args.recipe,
-        "overrides": list(args.overrides),
+        "overrides": overrides,
         "checkpoint": args.checkpoint,
         "mixtures": str(manifest),
         "n": len(examples),
