@@ -152,3 +152,15 @@ def test_a_text_the_parser_splits_keeps_the_manifest_description():
     descriptions, compound = run.parse_instructions(pipeline, examples)
     assert descriptions == ["violin music", caption]
     assert compound == ["m/1"]
+
+
+def test_decoder_rung_decodes_as_the_chain_recipe_not_at_codec_ar_defaults():
+    from sepkit.recipe import load_recipe
+
+    decoder_rung = _load("decoder_rung")
+    overrides = decoder_rung.chain_decoding("mini/hsm_tss")
+    assert "model.decoder.sampling=sample" in overrides and "model.decoder.temperature=1.0" in overrides
+    trained = load_recipe("mini/hsm_tss_decoder").section("decoder")
+    assert "sampling" not in trained  # the training recipe alone would decode greedily
+    decoding = load_recipe("mini/hsm_tss_decoder", overrides).section("decoder")
+    assert (decoding["sampling"], decoding["temperature"], decoding["seed"]) == ("sample", 1.0, 0)

@@ -80,8 +80,8 @@ def build(recipe_name: str, overrides: list[str], checkpoint: str):
 def score_batch(audio, decoder, metrics, mixtures, targets, rate) -> list[dict]:
     """mixtures, targets float [B, T] at ``rate`` -> one {row: scores} per example (tokens: ``accuracy``)."""
     b, samples = targets.shape
-    lengths = torch.full((b,), samples, dtype=torch.long)
-    features = audio.encode_audio(_resample(targets, rate, audio.sample_rate), lengths)
+    at_encoder = _resample(targets, rate, audio.sample_rate)
+    features = audio.encode_audio(at_encoder, torch.full((b,), at_encoder.shape[-1], dtype=torch.long))
     codec, codec_rate = decoder.codec, int(decoder.codec.sample_rate)
     at_codec = _resample(targets, rate, codec_rate)
     codec_lengths = torch.full((b,), at_codec.shape[-1], dtype=torch.long)
