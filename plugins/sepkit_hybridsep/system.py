@@ -44,6 +44,8 @@ from .schedules import consistency_weight, sample_sigma
 
 DISTANCES = ("l1", "l2")
 STAGE1 = ("train", "frozen")
+INIT = ("all", "stage1")
+STAGE1_MODULES = ("fe", "aet")  # what stage 1 (stage1.py) trains: the feature extractor and audio encoder
 
 
 @dataclass
@@ -68,6 +70,10 @@ class ACTConfig:
     # false: the "w/o ACT" ablation: L1 alone at every step (no discriminator phase, no adversarial term,
     # no consistency loss); the same network, data and schedule
     act: bool = True
+    # what --init-from loads: "all" (the whole checkpoint, strictly) | "stage1" (only the FE and AET, strictly;
+    # the ASM, CD and D start fresh): a stage-1 checkpoint under a separator whose ASM widths differ from the
+    # stage-1 run's (e.g. a wider mini Hybrid-Sep; stage 1 trains and keeps only FE and AET)
+    init: str = "all"
 
 
 class HybridSepACTSystem(SeparationSystem):
@@ -93,8 +99,10 @@ class HybridSepACTSystem(SeparationSystem):
             raise SepkitError(f"{recipe.source}: train.system.distance must be one of {', '.join(DISTANCES)}")
         if config.stage1 not in STAGE1:
             raise SepkitError(f"{recipe.source}: train.system.stage1 must be one of {', '.join(STAGE1)}")
+        if config.init not in INIT:
+            raise SepkitError(f"{recipe.source}: train.system.init must be one of {', '.join(INIT)}")
         if config.stage1 == "frozen":
-            for name in ("fe", "aet"):
+            for name in STAGE1_MODULES:
                 if hasattr(sep, name):
                     getattr(sep, name).requires_grad_(False)
         self.total_steps = int(train.steps)
@@ -103,6 +111,20 @@ class HybridSepACTSystem(SeparationSystem):
     @property
     def separator(self):
         return self.pipeline.separator
+
+    def init_from(self, path: str) -> None:
+        """``--init-from``: the whole checkpoint (``init: all``), or only its stage-1 modules, FE and AET
+        (``init: stage1``), strictly: a missing or misshapen FE/AET key is an error; the rest keeps its fresh weights."""
+        if self.config.init == "all":
+            super().init_from(path)
+            return
+        from sepkit.checkpoint import load_checkpoint, load_state_dict_checked
+
+        prefixes = tuple(f"separator.{name}." for name in STAGE1_MODULES)
+        state = load_checkpoint(path)["state_dict"]
+        chosen = {key[len("separator.") :]: value for key, value in state.items() if key.startswith(prefixes)}
+        modules = torch.nn.ModuleDict({name: getattr(self.separator, name) for name in STAGE1_MODULES})
+        load_state_dict_checked(modules, chosen, f"checkpoint {path} (train.system.init: stage1)")
 
     def parameters_for(self, optimizer: str) -> list:
         disc = {id(p) for p in self.separator.discriminator.parameters()}

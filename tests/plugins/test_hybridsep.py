@@ -289,8 +289,9 @@ def test_consistency_schedules():
     assert 0.9 < consistency_weight(0, 100, 1.0) < consistency_weight(100, 100, 1.0) < 1.0
 
 
-def tiny_act_system(recipe_file: str):
-    """The ``hybrid-sep-act`` system of a mini recipe at the tiny widths, adversarial from the first step."""
+def tiny_act_system(recipe_file: str, extra: tuple[str, ...] = ()):
+    """The ``hybrid-sep-act`` system of a mini recipe at the tiny widths, adversarial from the first step
+    (``extra``: more dotlist overrides)."""
     from sepkit.recipe import load_recipe
     from sepkit.train.config import load_train_config
     from sepkit.train.system import build_system
@@ -301,7 +302,7 @@ def tiny_act_system(recipe_file: str):
     # adversarial from the first step (Algorithm 1 as published; the mini recipe warms up without it), and FE and
     # AET trained along (the mini recipe is stage 2 and keeps them frozen)
     overrides += ["model.audio_encoder.hop=32", "train.steps=10", "train.system.adversarial_start=0",
-                  "train.system.stage1=train"]  # fmt: skip
+                  "train.system.stage1=train", *extra]  # fmt: skip
     recipe = load_recipe(recipe_file, overrides)
     torch.manual_seed(0)
     return build_system(recipe, load_train_config(recipe))
@@ -377,6 +378,28 @@ def test_without_act_every_step_is_l1_alone():
     assert float(idle["loss"]) == 0.0
     out = system.training_step(batch, 7, "generator")
     assert set(out) == {"l1", "loss"} and torch.equal(out["loss"], system.config.l1_weight * out["l1"])
+
+
+def test_init_stage1_loads_only_fe_and_aet_into_a_wider_separator(tmp_path):
+    """train.system.init: stage1 takes FE and AET from a checkpoint whose ASM is narrower; init: all refuses it."""
+    from sepkit.checkpoint import save_checkpoint
+    from sepkit.errors import SepkitError
+
+    narrow = tiny_act_system("recipes/mini/hybrid_sep_hsm.yaml")
+    ckpt = tmp_path / "stage1.ckpt"
+    save_checkpoint(ckpt, {}, narrow.checkpoint_state(), {})
+    wider = ("model.separator.channels=[16,16,16,16,16,16,16,8]", "model.separator.lstm_hidden=[4,4,4,4,4,4,4,2]")
+    with pytest.raises(SepkitError, match="shape"):
+        tiny_act_system("recipes/mini/hybrid_sep_hsm.yaml", wider).init_from(str(ckpt))
+    wide = tiny_act_system("recipes/mini/hybrid_sep_hsm.yaml", (*wider, "train.system.init=stage1"))
+    fresh_asm = {k: v.clone() for k, v in wide.separator.asm.state_dict().items()}
+    wide.init_from(str(ckpt))
+    for name in ("fe", "aet"):
+        ours, theirs = getattr(wide.separator, name).state_dict(), getattr(narrow.separator, name).state_dict()
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert all(torch.equal(v, fresh_asm[k]) for k, v in wide.separator.asm.state_dict().items())
+    with pytest.raises(SepkitError, match="train.system.init"):
+        tiny_act_system("recipes/mini/hybrid_sep_hsm.yaml", ("train.system.init=everything",))
 
 
 def test_the_act_ablation_recipes_differ_only_in_act():
