@@ -114,7 +114,7 @@ class HybridSepACTSystem(SeparationSystem):
 
     def init_from(self, path: str) -> None:
         """``--init-from``: the whole checkpoint (``init: all``), or only its stage-1 modules, FE and AET
-        (``init: stage1``), strictly: a missing or misshapen FE/AET key is an error; the rest keeps its fresh weights."""
+        (``init: stage1``), strictly: a missing or misshapen FE/AET key is an error; the rest stays fresh."""
         if self.config.init == "all":
             super().init_from(path)
             return
