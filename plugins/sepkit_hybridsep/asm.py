@@ -16,6 +16,10 @@ mixture wave [B, T] at sr, target embedding [B, E], BEATs tokens [B, steps, 8 * 
 (*ours*: the stack predicts a complex ratio mask that multiplies the mixture's sub-band spectrograms, so an
 untrained network starts near the mixture instead of near silence, and a band's detail comes from the mixture
 rather than through the stack's bottleneck; mini/hybrid_sep.yaml says why the mini recipe uses it).
+
+``input_compression`` c < 1 (*ours*; 1, the paper's reading, feeds the raw spectrograms): the stack reads
+``compress(spec, c) = spec * |spec|^(c - 1)`` (per band and bin, phase kept, magnitude |X|^c), so that quiet and
+loud bins reach the first convolution at comparable scales; the mask still multiplies the raw ``spec``.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ class AudioSeparationModel(nn.Module):
         ssl_dim: int,
         ssl_channels: int,
         output: str = "spectrum",
+        input_compression: float = 1.0,
     ) -> None:
         super().__init__()
+        self.input_compression = float(input_compression)
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
         self.output = output
@@ -57,18 +63,27 @@ class AudioSeparationModel(nn.Module):
 
     def forward(self, wave: Tensor, embedding: Tensor, ssl: Optional[Tensor]) -> tuple[Tensor, list[Tensor]]:
         spec = self.band_stft(wave)
-        x = spec
+        x = spec if self.input_compression == 1.0 else compress(spec, self.input_compression)
         if self.ssl is not None:
             if ssl is None:
                 raise ValueError("this ASM was built with BEATs features; pass them")
             b, steps, _ = ssl.shape
             s = self.ssl(ssl).reshape(b, steps, self.ssl_channels, -1).permute(0, 2, 1, 3)  # [B, C, steps, bins]
             s = F.interpolate(s, size=(spec.shape[2], spec.shape[3]), mode="bilinear", align_corners=False)
-            x = torch.cat([spec, s.to(spec.dtype)], dim=1)
+            x = torch.cat([x, s.to(spec.dtype)], dim=1)
         out, maps = self.stack(x, embedding)
         if self.output == "mask":
             out = complex_multiply(spec, out.to(spec.dtype))
         return self.band_stft.inverse(out, wave.shape[-1]), maps
+
+
+def compress(spec: Tensor, exponent: float, eps: float = 1e-8) -> Tensor:
+    """spec [B, 2M, frames, bins] as (real, imag) channel pairs per band -> spec * |spec|^(exponent - 1), same layout:
+    each bin's phase kept, its magnitude raised to ``exponent``."""
+    b, c, t, f = spec.shape
+    s = spec.reshape(b, c // 2, 2, t, f)
+    magnitude = s.square().sum(2, keepdim=True).add(eps).sqrt()
+    return (s * magnitude.pow(exponent - 1.0)).reshape(b, c, t, f)
 
 
 def complex_multiply(spec: Tensor, mask: Tensor) -> Tensor:

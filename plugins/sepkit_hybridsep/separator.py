@@ -86,6 +86,10 @@ class HybridSepConfig:
     # spectrograms instead of the spectrograms themselves; linear_output drops the last TRCNN's GELU (asm.py, stack.py)
     output: str = "spectrum"
     linear_output: bool = False
+    # *ours*, 1.0 at full size (the paper's raw real/imag input): the exponent c of a power-law compression of the
+    # band spectrograms the stack reads, X |X|^(c - 1) (phase kept, magnitude |X|^c; asm.py); the mask or spectrum
+    # output is unchanged
+    input_compression: float = ranged(1.0, low=0, high=1, low_open=True)
     beats: Optional[dict[str, Any]] = field(default_factory=lambda: {"name": "beats"})  # null: no SSL features
     ssl_channels: int = positive(16)
     # training-only modules (adversarial consistent training)
@@ -147,6 +151,7 @@ class HybridSepSeparator(Separator):
                 ssl_dim,
                 c.ssl_channels,
                 c.output,
+                c.input_compression,
             )
             self.denoiser = (
                 ConditionalDenoiser(band_stft, stack, list(c.channels[-4:]), c.cond_channels) if c.denoiser else None

@@ -115,6 +115,24 @@ def test_complex_multiply_is_per_band_complex_product():
     torch.testing.assert_close(complex_multiply(spec, unit), spec)
 
 
+def test_input_compression_keeps_phase_and_raises_magnitude():
+    from sepkit_hybridsep.asm import compress
+
+    g = torch.Generator().manual_seed(0)
+    spec = torch.randn(2, 8, 5, 16, generator=g)
+    out = compress(spec, 0.3)
+    s, o = spec.reshape(2, 4, 2, 5, 16), out.reshape(2, 4, 2, 5, 16)
+    torch.testing.assert_close(o.square().sum(2).sqrt(), s.square().sum(2).sqrt().pow(0.3), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(torch.atan2(o[:, :, 1], o[:, :, 0]), torch.atan2(s[:, :, 1], s[:, :, 0]))
+    torch.testing.assert_close(compress(spec, 1.0), spec)
+    plain, compressed = separator(), separator(input_compression=0.3)
+    compressed.load_state_dict(plain.state_dict())  # the same weights: only the stack's input differs
+    features, query, task = *inputs(), torch.zeros(2, dtype=torch.long)
+    with torch.no_grad():
+        a, b = plain.separate(features, query, task).frames, compressed.separate(features, query, task).frames
+    assert bool(torch.isfinite(b).all()) and not torch.allclose(a, b)
+
+
 def test_mask_output_passes_the_mixture_through_a_unit_mask():
     """output: mask multiplies the mixture's band spectra: a stack that outputs the unit mask returns the mixture."""
     sep = separator(output="mask", linear_output=True)
