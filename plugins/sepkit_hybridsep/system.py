@@ -12,6 +12,8 @@ separator holds the discriminator D (``discriminator: true``) and the conditiona
    the separator (FE, AET, ASM) and CD step (``stage1: frozen`` keeps FE and AET fixed, for a checkpoint of the
    ``hybrid-sep-stage1`` system, stage1.py, loaded with --init-from: mini/hybrid_sep_stage1.yaml).
 
+``init: stage1`` makes ``--init-from`` load only FE and AET (a stage-1 checkpoint under other ASM widths).
+
 ``act: false`` is the "w/o ACT" ablation (issue 16): L_T = l1_weight * |X_gen - X_target|_1 at every step, no
 discriminator phase, no consistency loss; mini/hybrid_sep_no_act.yaml is mini/hybrid_sep.yaml with that one change.
 
@@ -101,6 +103,11 @@ class HybridSepACTSystem(SeparationSystem):
             raise SepkitError(f"{recipe.source}: train.system.stage1 must be one of {', '.join(STAGE1)}")
         if config.init not in INIT:
             raise SepkitError(f"{recipe.source}: train.system.init must be one of {', '.join(INIT)}")
+        if config.init == "stage1" and not all(hasattr(sep, name) for name in STAGE1_MODULES):
+            raise SepkitError(
+                f"{recipe.source}: train.system.init: stage1 loads the FE and AET, which a one-stage separator "
+                "does not have: set model.separator.stages: 2 or train.system.init: all"
+            )
         if config.stage1 == "frozen":
             for name in STAGE1_MODULES:
                 if hasattr(sep, name):

@@ -418,6 +418,8 @@ def test_init_stage1_loads_only_fe_and_aet_into_a_wider_separator(tmp_path):
     assert all(torch.equal(v, fresh_asm[k]) for k, v in wide.separator.asm.state_dict().items())
     with pytest.raises(SepkitError, match="train.system.init"):
         tiny_act_system("recipes/mini/hybrid_sep_hsm.yaml", ("train.system.init=everything",))
+    with pytest.raises(SepkitError, match="one-stage"):
+        tiny_act_system("recipes/mini/hybrid_sep_hsm.yaml", ("model.separator.stages=1", "train.system.init=stage1"))
 
 
 def test_the_act_ablation_recipes_differ_only_in_act():
