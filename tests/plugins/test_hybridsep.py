@@ -408,7 +408,7 @@ def test_init_stage1_loads_only_fe_and_aet_into_a_wider_separator(tmp_path):
     save_checkpoint(ckpt, {}, narrow.checkpoint_state(), {})
     wider = ("model.separator.channels=[16,16,16,16,16,16,16,8]", "model.separator.lstm_hidden=[4,4,4,4,4,4,4,2]")
     with pytest.raises(SepkitError, match="shape"):
-        tiny_act_system("recipes/mini/hybrid_sep_hsm.yaml", wider).init_from(str(ckpt))
+        tiny_act_system("recipes/mini/hybrid_sep_hsm.yaml", (*wider, "train.system.init=all")).init_from(str(ckpt))
     wide = tiny_act_system("recipes/mini/hybrid_sep_hsm.yaml", (*wider, "train.system.init=stage1"))
     fresh_asm = {k: v.clone() for k, v in wide.separator.asm.state_dict().items()}
     wide.init_from(str(ckpt))
