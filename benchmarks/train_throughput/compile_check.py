@@ -1,7 +1,8 @@
 """Does ``torch.compile`` make a mini recipe's CPU training step faster? Eager against compiled, same run.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_throughput/compile_check.py mini/audiosep \\
-        --target pipeline.separator.unet --steps 30 --repeats 2 --out benchmarks/train_throughput/compile_mini_audiosep.json
+        --target pipeline.separator.unet --steps 30 --repeats 2 \\
+        --out benchmarks/train_throughput/compile_mini_audiosep.json
 
 Builds the recipe's trainer (``sepkit.train.Trainer``, the recipe's own ``train.precision`` and feature cache, no
 validation or checkpoints), and for ``--repeats`` rounds trains ``--steps`` steps eagerly and ``--steps`` steps with
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default=None, help="results JSON")
     args = parser.parse_args(argv)
-    arms: dict[str, dict[str, list[float]]] = {"eager": {"rates": [], "first": []}, "compiled": {"rates": [], "first": []}}
+    arms: dict[str, dict[str, list[float]]] = {arm: {"rates": [], "first": []} for arm in ("eager", "compiled")}
     for _ in range(args.repeats):
         for arm, target in (("eager", None), ("compiled", args.target)):
             rates, first = run(args.recipe, args.overrides, args.steps, target)

@@ -371,6 +371,11 @@ class Trainer:
         finally:
             destroy()
 
+    @property
+    def stop_signal(self) -> Optional[str]:
+        """"SIGTERM" or "SIGINT" once this process received one (the run then stops at a step boundary)."""
+        return self._stop_signal
+
     def _request_stop(self, name: str) -> None:
         """A SIGTERM (preemption, ``kill``) or a first Ctrl-C: stop at the next step boundary, resumable."""
         self._stop_signal = name
@@ -749,7 +754,9 @@ def train_from_args(args) -> int:
     if trainer.dist.is_main:
         print(json.dumps(summary, indent=2, default=str))
         if trainer.stopped_by != "steps":
-            why = f"--budget-minutes {budget:g} reached" if trainer.stopped_by_budget else "stopped by a signal"
+            # said again here, outside the signal handler, whose own line is best effort
+            received = f"{trainer.stop_signal} received" if trainer.stop_signal else "a stop signal on another rank"
+            why = f"--budget-minutes {budget:g} reached" if trainer.stopped_by_budget else f"{received}; stopped"
             print(
                 f"sepkit: {why} at step {trainer.step} of {trainer.cfg.steps}; "
                 f"{trainer.ckpt_dir / 'last.ckpt'} holds everything to continue: "

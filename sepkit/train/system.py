@@ -31,6 +31,7 @@ from sepkit.errors import SepkitError
 from sepkit.registry import Registry
 from sepkit.train.config import DataConfig, TrainConfig
 from sepkit.train.feature_cache import CachedTextEncoder  # noqa: F401 - kept importable from here
+from sepkit.train.text_noise import NoisyTextEmbeddings
 
 
 class System(nn.Module, ABC):
@@ -237,6 +238,7 @@ class SeparationSystem(System):
     @dataclass
     class Config:
         cache_text: int = 4096  # frozen text encoder: descriptions kept in memory besides a disk cache (0: no caching)
+        text_noise: float = 0.0  # training only: Gaussian noise on the text embeddings, up to this share of their RMS
 
     validation_metrics = ("loss", "si_sdr", "si_sdri")
     find_unused_parameters = True  # plugin components may skip parameters on some batches (e.g. per task)
@@ -267,10 +269,19 @@ class SeparationSystem(System):
         if "text_encoder" in self.frozen and config.cache_text > 0:
             self.text_cache = CachedTextEncoder(text.encode_text, config.cache_text)
             text.encode_text = self.text_cache
+        self.text_noise = None
+        if config.text_noise:
+            if config.text_noise < 0:
+                raise SepkitError(f"{recipe.source}: train.system.text_noise={config.text_noise}; must be >= 0")
+            self.text_noise = NoisyTextEmbeddings(text.encode_text, config.text_noise)
+            text.encode_text = self.text_noise
 
     def train(self, mode: bool = True) -> SeparationSystem:
-        """Frozen components stay in eval mode (no dropout in a frozen text encoder)."""
+        """Frozen components stay in eval mode (no dropout in a frozen text encoder); text noise (if any)
+        is drawn in training mode only."""
         super().train(mode)
+        if self.text_noise is not None:
+            self.text_noise.active = mode
         for kind in self.frozen:
             getattr(self.pipeline, kind).eval()
         return self

@@ -106,6 +106,23 @@ def test_init_from_a_file_a_component_reads_itself(corpus, tmp_path):
     assert seen == [str(official)]
 
 
+def test_text_noise_perturbs_the_conditioning_in_training_mode_only(corpus):
+    from sepkit.train.config import load_train_config
+    from sepkit.train.system import build_system
+
+    recipe = recipe_for(corpus, "train.system={name: separation, text_noise: 0.5}")
+    system = build_system(recipe, load_train_config(recipe))
+    encode = system.pipeline.text_encoder.encode_text
+    system.eval()
+    clean = encode(["the violin"]).pooled
+    assert torch.equal(encode(["the violin"]).pooled, clean), "noise at evaluation"
+    system.train()
+    assert not torch.equal(encode(["the violin"]).pooled, clean), "no noise while training"
+    bad = recipe_for(corpus, "train.system={name: separation, text_noise: -0.1}")
+    with pytest.raises(SepkitError, match="text_noise"):
+        build_system(bad, load_train_config(bad))
+
+
 def test_worker_processes_give_the_same_run(corpus, tmp_path):
     for workers in (0, 2):
         trainer(corpus, tmp_path / f"w{workers}", f"data.num_workers={workers}", steps=5, log_every=1).fit()
