@@ -185,7 +185,7 @@ def test_augment_is_for_training_mixtures_only(clips):
         dataset_from_config(_section(clips, augment={"bogus": {}}), "train", SR, None, 0)
 
 
-def test_the_diverse_recipe_is_mini_audiosep_with_diverse_training_data():
+def test_the_diverse_recipe_is_mini_audiosep_with_diverse_training_data_and_text_noise():
     from sepkit.recipe import load_recipe
 
     diverse = load_recipe("mini/audiosep_diverse").to_container()
@@ -193,7 +193,9 @@ def test_the_diverse_recipe_is_mini_audiosep_with_diverse_training_data():
     for key in ("name", "description", "checkpoint"):
         diverse.pop(key), shipped.pop(key)
     train, base = diverse["data"].pop("train"), shipped["data"].pop("train")
-    assert diverse == shipped  # model, inference, train, validation data: the same
+    assert diverse["train"].pop("system") == {"name": "separation", "text_noise": 0.5}
+    assert shipped["train"].pop("system") == "separation"
+    assert diverse == shipped  # model, inference, the rest of train, validation data: the same
     assert {k: v for k, v in train.items() if k not in ("clips", "augment", "wording")} == {
         k: v for k, v in base.items() if k != "clips"
     }

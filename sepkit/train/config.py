@@ -203,6 +203,12 @@ def structured(cls: type, section: Any, where: str, source: str) -> Any:
         raise SepkitError(f"{source}: bad value for '{where}.{key}': {reason}") from None
 
 
+def _is_mapping(value: Any) -> bool:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.is_dict(value) or isinstance(value, dict)
+
+
 def _check(ok: bool, source: str, message: str) -> None:
     if not ok:
         raise SepkitError(f"{source}: {message}")
@@ -212,6 +218,7 @@ def load_train_config(recipe) -> TrainConfig:
     """The recipe's ``train:`` section as a checked ``TrainConfig`` (defaults for missing keys)."""
     src = recipe.source
     section = recipe.config.get("train")
+    _check(section is None or _is_mapping(section), src, f"'train' must be a mapping of keys, got {section!r}")
     _check(
         section is None or "dtype" not in section,
         src,

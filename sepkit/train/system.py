@@ -270,10 +270,11 @@ class SeparationSystem(System):
             self.text_cache = CachedTextEncoder(text.encode_text, config.cache_text)
             text.encode_text = self.text_cache
         self.text_noise = None
-        if config.text_noise:
-            if config.text_noise < 0:
-                raise SepkitError(f"{recipe.source}: train.system.text_noise={config.text_noise}; must be >= 0")
-            self.text_noise = NoisyTextEmbeddings(text.encode_text, config.text_noise)
+        noise = float(getattr(config, "text_noise", 0.0))  # a subclass's Config may not offer the option
+        if noise:
+            if noise < 0:
+                raise SepkitError(f"{recipe.source}: train.system.text_noise={noise}; must be >= 0")
+            self.text_noise = NoisyTextEmbeddings(text.encode_text, noise)
             text.encode_text = self.text_noise
 
     def train(self, mode: bool = True) -> SeparationSystem:

@@ -38,6 +38,7 @@ def test_train_defaults_and_recipe_values():
         ("train.dtype=float32", "renamed train.precision"),
         ("train.schedule.name=linear", "train.schedule.name"),
         ("train.ema=2.0", "train.ema"),
+        ("train=0", "'train' must be a mapping"),
     ],
 )
 def test_bad_train_keys_name_the_key_and_file(override, needle):
