@@ -170,13 +170,13 @@ def structured(cls: type, section: Any, where: str, source: str) -> Any:
     from omegaconf import OmegaConf
     from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-    if section is not None and not OmegaConf.is_dict(section) and not isinstance(section, dict):
+    if section is not None and not _is_mapping(section):
         raise SepkitError(f"{source}: '{where}' must be a mapping of keys, got {section!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in section or {}:
         nested = _dataclass_of(fields[key].type, cls) if key in fields else None
         value = section[key]
-        if nested is not None and value is not None and not (OmegaConf.is_dict(value) or isinstance(value, dict)):
+        if nested is not None and value is not None and not _is_mapping(value):
             allowed = ", ".join(f.name for f in dataclasses.fields(nested))
             raise SepkitError(f"{source}: '{where}.{key}' must be a mapping (keys: {allowed}), got {value!r}")
     try:

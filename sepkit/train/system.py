@@ -272,9 +272,10 @@ class SeparationSystem(System):
         self.text_noise = None
         noise = float(getattr(config, "text_noise", 0.0))  # a subclass's Config may not offer the option
         if noise:
-            if noise < 0:
-                raise SepkitError(f"{recipe.source}: train.system.text_noise={noise}; must be >= 0")
-            self.text_noise = NoisyTextEmbeddings(text.encode_text, noise)
+            try:
+                self.text_noise = NoisyTextEmbeddings(text.encode_text, noise)
+            except ValueError as exc:
+                raise SepkitError(f"{recipe.source}: train.system.{exc}") from None
             text.encode_text = self.text_noise
 
     def train(self, mode: bool = True) -> SeparationSystem:
