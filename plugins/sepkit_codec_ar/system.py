@@ -26,8 +26,18 @@ A row's valid steps are its codec frames, cut to the duration its audio-encoder 
 same network then also models the codes without a condition, which classifier-free guidance at inference
 (the decoder's ``guidance``) needs.
 
+``code_dropout`` p (*ours*) replaces the teacher-forced input codes of a fraction p of the steps (all groups of
+a step together) by uniformly random codes; the targets stay the true codes. Plain teacher forcing lets the
+model predict a step mostly by copying the previous one (the codes of neighbouring 20 ms frames agree), which
+free running turns into a drone that ignores the condition (``benchmarks/hsm_ladder``); corrupted inputs make
+it read the features.
+
 Validation: ``loss`` (the cross-entropy per row) and ``accuracy`` (top-1 over groups and valid
-steps, per row). Checkpoints store the decoder's weights under ``decoder.*``, the pipeline's own
+steps, per row). ``free_running_val: true`` adds what inference gives: every row decoded free running with
+the decoder's own sampling settings, scored against the target as ``free_lsd`` and ``free_psnr`` (the metric
+plugins lsd and psnr) and ``free_accuracy`` (the generated codes equal to the target's); teacher-forced accuracy
+can rise while free-running output gets no better, so ``val_metric: free_lsd`` picks checkpoints on what
+the chain will output. Checkpoints store the decoder's weights under ``decoder.*``, the pipeline's own
 keys, so the decoder's ``checkpoint:`` key and a separation pipeline read them; the frozen audio
 encoder and codec are not stored (they come from their own sections).
 """
@@ -52,6 +62,8 @@ from sepkit.train.system import System
 
 from .decoder import CodecARDecoder
 
+FREE_RUNNING_METRICS = ("free_lsd", "free_psnr", "free_accuracy")  # free_running_val: true
+
 
 @dataclass
 class CodecARSystemConfig:
@@ -59,6 +71,15 @@ class CodecARSystemConfig:
     # training rows whose prefix is zeroed (the "no condition" input), so that the decoder's ``guidance`` > 1
     # (classifier-free guidance) has an unconditional model to guide against; 0: never (the paper)
     condition_dropout: float = probability(0.0)
+    # *ours*: each teacher-forced input step's codes (all groups) are replaced by uniformly random codes with this
+    # probability (the targets stay the true codes), so the model cannot lean on copying the previous step and has
+    # to read the condition; free running it otherwise drones (benchmarks/hsm_ladder); 0: plain teacher forcing
+    code_dropout: float = probability(0.0)
+    # validation also decodes every row free running, as inference does (the decoder's own sampling settings), and
+    # scores the waveform against the target: free_lsd, free_psnr (metric plugins lsd, psnr) and free_accuracy (the
+    # generated codes equal to the target's). Teacher-forced accuracy alone misleads: it rewards copying the
+    # previous step, which free running turns into a drone
+    free_running_val: bool = False
 
 
 class CodecARSystem(System):
@@ -88,6 +109,13 @@ class CodecARSystem(System):
             raise SepkitError(f"{recipe.source}: model.decoder must be a codec-ar decoder")
         self._check_compatible(recipe.source)
         self._cached: dict[str, dict[str, Tensor]] = {}  # clip id -> cached targets (use_feature_cache)
+        self._metrics = {}
+        if config.free_running_val:
+            self.validation_metrics = (*type(self).validation_metrics, *FREE_RUNNING_METRICS)
+            self._metrics = {
+                key: self.registry.build("metric", {"name": name}, where=f"train.system (codec-ar): metric {name}")
+                for key, name in (("free_lsd", "lsd"), ("free_psnr", "psnr"))
+            }
         self._names = {
             "audio_encoder": audio_section.get("name"),
             "decoder": "codec-ar",
@@ -281,13 +309,22 @@ class CodecARSystem(System):
         if self.training and self.config.condition_dropout > 0:
             keep = torch.rand(prefix.shape[0], device=prefix.device) >= self.config.condition_dropout
             prefix = prefix * keep[:, None, None].to(prefix.dtype)
-        logits = self.decoder.lm(prefix, valid, codes).float()  # [B, G, T, K]
+        inputs = self.corrupted_inputs(codes) if self.training and self.config.code_dropout > 0 else codes
+        logits = self.decoder.lm(prefix, valid, inputs).float()  # [B, G, T, K]: step t reads inputs[..., :t]
         ce = F.cross_entropy(
             logits.permute(0, 3, 1, 2), codes, reduction="none", label_smoothing=self.config.label_smoothing
         )
         correct = (logits.argmax(-1) == codes).float()
         mask = (torch.arange(codes.shape[-1], device=codes.device)[None] < steps[:, None]).float()[:, None]
         return ce, correct, mask
+
+    def corrupted_inputs(self, codes: Tensor) -> Tensor:
+        """codes long [B, G, T] -> the same with each step's codes (all groups together) replaced by uniformly
+        random codes with probability ``code_dropout`` (teacher-forced inputs only; the loss keeps ``codes``)."""
+        b, g, t = codes.shape
+        replace = torch.rand(b, 1, t, device=codes.device) < self.config.code_dropout
+        noise = torch.randint_like(codes, self.decoder.lm.codebook_size)
+        return torch.where(replace, noise, codes)
 
     def training_step(self, batch: dict, step: int, optimizer: str = "main") -> dict[str, Tensor]:
         ce, correct, mask = self.token_losses(batch)
@@ -297,7 +334,43 @@ class CodecARSystem(System):
     def validation_step(self, batch: dict) -> dict[str, Tensor]:
         ce, correct, mask = self.token_losses(batch)
         count = (mask.sum((1, 2)) * ce.shape[1]).clamp_min(1)
-        return {"loss": (ce * mask).sum((1, 2)) / count, "accuracy": (correct * mask).sum((1, 2)) / count}
+        out = {"loss": (ce * mask).sum((1, 2)) / count, "accuracy": (correct * mask).sum((1, 2)) / count}
+        if self.config.free_running_val:
+            out |= self.free_running_scores(batch)
+        return out
+
+    @torch.no_grad()
+    def free_running_scores(self, batch: dict) -> dict[str, Tensor]:
+        """Per row float [B]: the decoder's free-running output (as at inference) against the target.
+
+        ``free_lsd`` and ``free_psnr`` score each row's valid samples at the batch rate; ``free_accuracy`` is the
+        fraction of the target's codes (valid steps, all groups) the generation reproduced.
+        """
+        features, codes, code_lengths = self.frozen_outputs(batch)
+        target, lengths = batch["target"].float(), batch["lengths"].long()
+        generated = self.decoder.generate_codes(features)
+        steps = torch.minimum(code_lengths.to(codes.device), self.decoder.acoustic_steps(features).to(codes.device))
+        n = min(generated.shape[-1], codes.shape[-1])
+        valid = (torch.arange(n, device=codes.device)[None] < steps[:, None]).float()[:, None]
+        equal = (generated[..., :n].to(codes.device) == codes[..., :n]).float()
+        accuracy = (equal * valid).sum((1, 2)) / (valid.sum((1, 2)) * codes.shape[1]).clamp_min(1)
+        wave = self.decoder.codec.decode(generated).float()
+        rate_in, rate_out = int(self.decoder.sample_rate), int(self.sample_rate)
+        if rate_in != rate_out:
+            wave = AF.resample(wave, rate_in, rate_out)
+        lsd, psnr = [], []
+        for row in range(target.shape[0]):
+            length = int(lengths[row])
+            estimate = F.pad(wave[row, :length], (0, max(0, length - wave.shape[-1])))[None]
+            reference = target[row : row + 1, :length]
+            lsd.append(self._metrics["free_lsd"].score(estimate, reference, self.sample_rate).reshape(()))
+            psnr.append(self._metrics["free_psnr"].score(estimate, reference, self.sample_rate).reshape(()))
+        device = target.device
+        return {
+            "free_lsd": torch.stack(lsd).float().to(device),
+            "free_psnr": torch.stack(psnr).float().to(device),
+            "free_accuracy": accuracy.to(device),
+        }
 
     # --- checkpoints: the pipeline's decoder.* keys -------------------------------------------
     def checkpoint_state(self) -> dict[str, Tensor]:

@@ -546,3 +546,60 @@ def test_cached_targets_equal_the_frozen_encoders_and_go_stale_with_the_clips(tm
     os.utime(tmp_path / "tone1.wav", ns=(1, 1))
     assert "none for codec-ar" in system.use_feature_cache([manifest])[0]
     assert system.cache_features(manifest, data, torch.device("cpu"), progress=False)["codec-ar"]["computed"] == 3
+
+
+def test_code_dropout_corrupts_teacher_forced_inputs_in_training_only():
+    system = build_system("train.system={name: codec-ar, code_dropout: 0.5}")
+    batch = target_batch()
+    _, _, codes, _ = system.targets(batch)
+    torch.manual_seed(0)
+    wide = codes.repeat(64, 1, 1)  # enough steps for the fraction to be near 0.5
+    corrupted = system.corrupted_inputs(wide)
+    assert corrupted.shape == wide.shape and corrupted.dtype == wide.dtype
+    assert 0 <= int(corrupted.min()) and int(corrupted.max()) < system.decoder.lm.codebook_size
+    changed = (corrupted != wide).any(1).float().mean().item()  # steps with any group replaced
+    assert 0.4 < changed < 0.6
+    # a replaced step replaces all its groups together: where one group kept its code by chance, the step was
+    # still drawn as a whole, so no step mixes kept and replaced groups beyond chance agreement (1 / K each)
+    agree = (corrupted == wide).float().mean(1)  # per step: fraction of groups equal
+    partial = ((agree > 0) & (agree < 1)).float().mean().item()
+    assert partial < 0.1
+    with torch.no_grad():
+        system.eval()
+        plain = system.token_losses(batch)[0]
+        system.config.code_dropout = 0.0
+        assert torch.equal(plain, system.token_losses(batch)[0])  # validation never corrupts
+
+
+def test_code_dropout_changes_the_training_loss():
+    # no dropout, so only the code corruption differs between the two training-mode losses
+    system = build_system("train.system={name: codec-ar, code_dropout: 1.0}", "model.decoder.dropout=0")
+    batch = target_batch()
+    system.train()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        corrupted = system.token_losses(batch)[0]
+        system.config.code_dropout = 0.0
+        clean = system.token_losses(batch)[0]
+        assert torch.equal(clean, system.token_losses(batch)[0])  # deterministic without the corruption
+    assert not torch.allclose(corrupted, clean)
+
+
+def test_free_running_validation_scores_the_generated_waveform():
+    system = build_system("train.system={name: codec-ar, free_running_val: true}")
+    assert system.validation_metrics == ("loss", "accuracy", "free_lsd", "free_psnr", "free_accuracy")
+    batch = target_batch()
+    system.eval()
+    with torch.no_grad():
+        out = system.validation_step(batch)
+    rows = batch["lengths"].shape[0]
+    for key in system.validation_metrics:
+        assert out[key].shape == (rows,) and torch.isfinite(out[key]).all(), key
+    assert ((0 <= out["free_accuracy"]) & (out["free_accuracy"] <= 1)).all()
+    # the scores are those of the decoder's own output (same seed -> same codes) against the target
+    features = system.audio_encoder.encode_audio(batch["target"].float(), batch["lengths"])
+    wave = system.decoder.decode(features, num_samples=batch["target"].shape[-1]).float()
+    length = int(batch["lengths"][0])
+    lsd = system._metrics["free_lsd"].score(wave[:1, :length], batch["target"][:1, :length].float(), 16000)
+    assert abs(float(lsd) - float(out["free_lsd"][0])) < 1e-3
+    assert build_system().validation_metrics == ("loss", "accuracy")  # off by default
