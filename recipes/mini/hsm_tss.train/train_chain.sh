@@ -30,7 +30,7 @@ stage qaudio mini/hsm_tss_qaudio model.audio_encoder.audio_encoder.checkpoint=$M
 stage tfcodec mini/tfcodec_warmup train.steps=8000
 CAR=(mini/hsm_tss_decoder model.audio_encoder.checkpoint=$MAE model.decoder.codec.checkpoint=$TFC)
 "$SK" data cache "${CAR[@]}"  # its frozen AudioMAE tokens and codec codes of the clean clips, once (docs/training.md)
-stage codec_ar "${CAR[@]}" train.steps=4000
+stage codec_ar "${CAR[@]}"
 # 5-7. the separation stages: global, local (ground-truth G), joint fine-tuning (P_gt 0.1)
 ENC=(model.text_encoder.checkpoint=$QA model.audio_encoder.checkpoint=$QA
      model.audio_encoder.audio_encoder.checkpoint=$MAE
