@@ -185,9 +185,13 @@ class CodecARSystem(System):
         frames = codec.encode(wave, codec_lengths)
         return features, frames.codes.long(), frames.lengths.long()
 
-    def targets(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """-> (prefix [B, P, prefix_in], prefix_valid bool [B, P], codes long [B, G, T], steps long [B])."""
-        features, codes, code_lengths = self.frozen_outputs(batch)
+    def targets(
+        self, batch: dict, frozen: Optional[tuple[AudioFeatures, Tensor, Tensor]] = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """-> (prefix [B, P, prefix_in], prefix_valid bool [B, P], codes long [B, G, T], steps long [B]).
+
+        ``frozen``: the batch's ``frozen_outputs``, if already computed."""
+        features, codes, code_lengths = frozen if frozen is not None else self.frozen_outputs(batch)
         with torch.no_grad():
             prefix, valid = self.decoder.prefix_tokens(features)
         covered = self.decoder.acoustic_steps(features).to(codes.device)
@@ -303,9 +307,11 @@ class CodecARSystem(System):
         code_lengths = torch.tensor([r["codes"].shape[-1] for r in rows], device=device)
         return features, codes, code_lengths
 
-    def token_losses(self, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
+    def token_losses(
+        self, batch: dict, frozen: Optional[tuple[AudioFeatures, Tensor, Tensor]] = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """-> (cross-entropy float [B, G, T], correct float [B, G, T], valid-step mask float [B, 1, T])."""
-        prefix, valid, codes, steps = self.targets(batch)
+        prefix, valid, codes, steps = self.targets(batch, frozen)
         if self.training and self.config.condition_dropout > 0:
             keep = torch.rand(prefix.shape[0], device=prefix.device) >= self.config.condition_dropout
             prefix = prefix * keep[:, None, None].to(prefix.dtype)
@@ -315,8 +321,7 @@ class CodecARSystem(System):
             logits.permute(0, 3, 1, 2), codes, reduction="none", label_smoothing=self.config.label_smoothing
         )
         correct = (logits.argmax(-1) == codes).float()
-        mask = (torch.arange(codes.shape[-1], device=codes.device)[None] < steps[:, None]).float()[:, None]
-        return ce, correct, mask
+        return ce, correct, step_mask(steps, codes.shape[-1])
 
     def corrupted_inputs(self, codes: Tensor) -> Tensor:
         """codes long [B, G, T] -> the same with each step's codes (all groups together) replaced by uniformly
@@ -332,26 +337,28 @@ class CodecARSystem(System):
         return {"loss": (ce * mask).sum() / count, "accuracy": ((correct * mask).sum() / count).detach()}
 
     def validation_step(self, batch: dict) -> dict[str, Tensor]:
-        ce, correct, mask = self.token_losses(batch)
+        frozen = self.frozen_outputs(batch)  # once: the free-running scores read the same features and codes
+        ce, correct, mask = self.token_losses(batch, frozen)
         count = (mask.sum((1, 2)) * ce.shape[1]).clamp_min(1)
         out = {"loss": (ce * mask).sum((1, 2)) / count, "accuracy": (correct * mask).sum((1, 2)) / count}
         if self.config.free_running_val:
-            out |= self.free_running_scores(batch)
+            out |= self.free_running_scores(batch, frozen)
         return out
 
     @torch.no_grad()
-    def free_running_scores(self, batch: dict) -> dict[str, Tensor]:
+    def free_running_scores(self, batch: dict, frozen: tuple[AudioFeatures, Tensor, Tensor]) -> dict[str, Tensor]:
         """Per row float [B]: the decoder's free-running output (as at inference) against the target.
 
-        ``free_lsd`` and ``free_psnr`` score each row's valid samples at the batch rate; ``free_accuracy`` is the
-        fraction of the target's codes (valid steps, all groups) the generation reproduced.
+        ``frozen``: the batch's ``frozen_outputs``. ``free_lsd`` and ``free_psnr`` score each row's valid samples
+        at the batch rate; ``free_accuracy`` is the fraction of the target's codes (valid steps, all groups) the
+        generation reproduced.
         """
-        features, codes, code_lengths = self.frozen_outputs(batch)
+        features = frozen[0]
+        _, _, codes, steps = self.targets(batch, frozen)
         target, lengths = batch["target"].float(), batch["lengths"].long()
         generated = self.decoder.generate_codes(features)
-        steps = torch.minimum(code_lengths.to(codes.device), self.decoder.acoustic_steps(features).to(codes.device))
         n = min(generated.shape[-1], codes.shape[-1])
-        valid = (torch.arange(n, device=codes.device)[None] < steps[:, None]).float()[:, None]
+        valid = step_mask(steps, n)
         equal = (generated[..., :n].to(codes.device) == codes[..., :n]).float()
         accuracy = (equal * valid).sum((1, 2)) / (valid.sum((1, 2)) * codes.shape[1]).clamp_min(1)
         wave = self.decoder.codec.decode(generated).float()
@@ -387,6 +394,11 @@ class CodecARSystem(System):
             entry = self.registry.get(kind, name)
             out[entry.provider] = entry.version
         return out
+
+
+def step_mask(steps: Tensor, length: int) -> Tensor:
+    """steps long [B] -> float [B, 1, length]: 1 for each row's first ``steps`` acoustic steps."""
+    return (torch.arange(length, device=steps.device)[None] < steps[:, None]).float()[:, None]
 
 
 def _pad_first(x: Tensor, size: int) -> Tensor:
