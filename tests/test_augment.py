@@ -193,7 +193,7 @@ def test_the_diverse_recipe_is_mini_audiosep_with_diverse_training_data_and_text
     for key in ("name", "description", "checkpoint"):
         diverse.pop(key), shipped.pop(key)
     train, base = diverse["data"].pop("train"), shipped["data"].pop("train")
-    assert diverse["train"].pop("system") == {"name": "separation", "text_noise": 0.5}
+    assert diverse["train"].pop("system") == {"name": "separation", "text_noise": 1.0}
     assert shipped["train"].pop("system") == "separation"
     assert diverse == shipped  # model, inference, the rest of train, validation data: the same
     assert {k: v for k, v in train.items() if k not in ("clips", "augment", "wording")} == {
