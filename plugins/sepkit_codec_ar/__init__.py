@@ -3,7 +3,8 @@
 Registers the decoder ``codec-ar`` (prefix-LM transformer, 12 layers / 8 heads / 1024 wide by
 default, over AudioMAE patch tokens, generating all G codebook groups of a codec frame per step,
 then the ``codec:`` sub-section's codec decodes) and its training system ``codec-ar``
-(teacher-forced cross-entropy on the target's codec tokens given the target's AudioMAE tokens).
+(teacher-forced cross-entropy on the target's codec tokens given the target's AudioMAE tokens), and
+``codec-ar-separated`` (ours: the same loss given the frozen separation stages' estimate of the target).
 This module imports neither torch nor the model code.
 """
 
@@ -32,4 +33,11 @@ def sepkit_register(registry):
         "sepkit_codec_ar.system:CodecARSystem",
         summary="trains model.decoder (codec-ar): teacher-forced cross-entropy on the target's codec tokens "
         "given the target's frozen audio-encoder tokens",
+    )
+    registry.register(
+        "system",
+        "codec-ar-separated",
+        "sepkit_codec_ar.separated:SeparatedCodecARSystem",
+        summary="ours: fine-tunes model.decoder (codec-ar) on the frozen separator's estimates of drawn mixtures "
+        "(the input it gets at inference), target codec tokens as labels",
     )

@@ -99,12 +99,8 @@ class CodecARSystem(System):
             )
         if bool(decoder_section.get("freeze", False)):
             raise SepkitError(f"{recipe.source}: model.decoder is frozen (freeze: true); nothing to train")
-        self.audio_encoder = self.registry.build("audio_encoder", audio_section, where="model.audio_encoder")
+        self.audio_encoder, self.decoder = self.build_models(audio_section, decoder_section)
         self.audio_encoder.requires_grad_(False).eval()
-        defaults = {"input_dim": self.audio_encoder.output_dim, "frame_rate": float(self.audio_encoder.frame_rate)}
-        if isinstance(getattr(self.audio_encoder, "mel_patches", None), int):
-            defaults["mel_patches"] = self.audio_encoder.mel_patches
-        self.decoder = self.registry.build("decoder", decoder_section, where="model.decoder", **defaults)
         if not isinstance(self.decoder, CodecARDecoder):  # pragma: no cover - the name check above
             raise SepkitError(f"{recipe.source}: model.decoder must be a codec-ar decoder")
         self._check_compatible(recipe.source)
@@ -121,6 +117,15 @@ class CodecARSystem(System):
             "decoder": "codec-ar",
             "codec": self.decoder.config.codec["name"],
         }
+
+    def build_models(self, audio_section: Any, decoder_section: Any) -> tuple[nn.Module, nn.Module]:
+        """(frozen audio encoder, decoder): the decoder takes the encoder's width, frame rate and mel patches."""
+        audio_encoder = self.registry.build("audio_encoder", audio_section, where="model.audio_encoder")
+        defaults = {"input_dim": audio_encoder.output_dim, "frame_rate": float(audio_encoder.frame_rate)}
+        if isinstance(getattr(audio_encoder, "mel_patches", None), int):
+            defaults["mel_patches"] = audio_encoder.mel_patches
+        decoder = self.registry.build("decoder", decoder_section, where="model.decoder", **defaults)
+        return audio_encoder, decoder
 
     def _check_compatible(self, source: str) -> None:
         audio, dec = self.audio_encoder, self.decoder
@@ -175,15 +180,20 @@ class CodecARSystem(System):
             return self._compute_frozen(wave.float(), lengths)
 
     def _compute_frozen(self, wave: Tensor, lengths: Tensor) -> tuple[AudioFeatures, Tensor, Tensor]:
-        codec = self.decoder.codec
         features = self.audio_encoder.encode_audio(wave, lengths)
+        return (features, *self.target_codes(wave, lengths))
+
+    def target_codes(self, wave: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """wave float [B, T] at the audio encoder's rate -> (codec codes long [B, G, T'], code lengths long [B]);
+        the codec's input is resampled to its own rate."""
+        codec = self.decoder.codec
         rate_in, rate_out = int(self.audio_encoder.sample_rate), int(codec.sample_rate)
         codec_lengths = lengths
         if rate_in != rate_out:
             wave = AF.resample(wave, rate_in, rate_out)
             codec_lengths = torch.div(lengths * rate_out + rate_in - 1, rate_in, rounding_mode="floor")
         frames = codec.encode(wave, codec_lengths)
-        return features, frames.codes.long(), frames.lengths.long()
+        return frames.codes.long(), frames.lengths.long()
 
     def targets(
         self, batch: dict, frozen: Optional[tuple[AudioFeatures, Tensor, Tensor]] = None
@@ -282,13 +292,17 @@ class CodecARSystem(System):
             lines.append("feature cache: none for codec-ar (clean clips: protocol clean + sepkit data cache)")
         return lines
 
+    def cache_keys(self, batch: dict) -> list[str]:
+        """The feature-cache key of each row: its clip id."""
+        return list(batch["id"])
+
     def _cached_rows(self, batch: dict) -> Optional[list[dict]]:
         cached = self._cached
         if not cached or "id" not in batch:
             return None
         rows = []
-        for clip_id, n in zip(batch["id"], batch["lengths"].tolist()):
-            entry = cached.get(clip_id)
+        for key, n in zip(self.cache_keys(batch), batch["lengths"].tolist()):
+            entry = cached.get(key)
             if entry is None or int(entry["samples"]) != int(n):
                 return None
             rows.append(entry)
