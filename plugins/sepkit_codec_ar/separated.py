@@ -47,9 +47,14 @@ from sepkit.interfaces import AudioFeatures, encode_descriptions
 from sepkit.task_tokens import append_task_tokens
 from sepkit.train.feature_cache import CachedTextEncoder
 
-from .system import CodecARSystem, CodecARSystemConfig
+from .system import CodecARSystem, CodecARSystemConfig, cache_entry
 
 FROZEN_KINDS = ("text_encoder", "audio_encoder", "separator")
+
+
+def example_key(mixture_id: str, task: int, description: str) -> str:
+    """A cached example's key: one mixture is asked for with several instructions (task index, description)."""
+    return f"{mixture_id}\t{int(task)}\t{description}"
 
 
 @dataclass
@@ -135,8 +140,8 @@ class SeparatedCodecARSystem(CodecARSystem):
 
     # --- cached estimates: frozen mixtures (a mixture manifest) give the same S_hat every epoch -------------
     def cache_keys(self, batch: dict) -> list[str]:
-        """A row's key: its mixture id, task and description (a mixture is asked for with several instructions)."""
-        return [f"{i}\t{int(t)}\t{d}" for i, t, d in zip(batch["id"], batch["task"].tolist(), batch["description"])]
+        """Each row's ``example_key``."""
+        return [example_key(i, t, d) for i, t, d in zip(batch["id"], batch["task"].tolist(), batch["description"])]
 
     def _store_meta(self, manifest: Path) -> dict:
         from sepkit.data.manifest import read_mixtures, resolve_path
@@ -178,20 +183,14 @@ class SeparatedCodecARSystem(CodecARSystem):
         for index in range(len(dataset)):
             record, k = dataset.mixtures[dataset.items[index][0]], dataset.items[index][1]
             instruction = record.instructions[k]
-            key = f"{record.id}\t{TASKS.index(instruction.task)}\t{instruction.description}"
-            if key not in entries:
+            if example_key(record.id, TASKS.index(instruction.task), instruction.description) not in entries:
                 todo.append(index)
         for start in tqdm(range(0, len(todo), size), desc="cache estimates", unit="batch", disable=not progress):
             batch = collate_mixtures([dataset[i] for i in todo[start : start + size]])
             batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
             estimate, codes, code_lengths = self.frozen_outputs(batch)
             for row, key in enumerate(self.cache_keys(batch)):
-                entries[key] = {
-                    "samples": batch["lengths"][row].cpu().clone(),
-                    "frames": estimate.frames[row].float().cpu().clone(),
-                    "frame_length": estimate.lengths[row].cpu().clone(),
-                    "codes": codes[row, :, : int(code_lengths[row])].to(torch.int32).cpu().clone(),
-                }
+                entries[key] = cache_entry(row, batch["lengths"], estimate, codes, code_lengths)
         store.save(entries)
         return {"codec-ar-separated": {"store": str(store.folder), "examples": len(entries), "computed": len(todo)}}
 

@@ -263,12 +263,7 @@ class CodecARSystem(System):
             wave, lengths = batch["target"].to(device), batch["lengths"].to(device)
             features, codes, code_lengths = self.compute_frozen(wave, lengths)
             for row, clip_id in enumerate(batch["id"]):
-                entries[clip_id] = {
-                    "samples": lengths[row].cpu().clone(),
-                    "frames": features.frames[row].cpu().clone(),
-                    "frame_length": features.lengths[row].cpu().clone(),
-                    "codes": codes[row, :, : int(code_lengths[row])].to(torch.int32).cpu().clone(),
-                }
+                entries[clip_id] = cache_entry(row, lengths, features, codes, code_lengths)
         store.save(entries)
         return {
             "codec-ar": {"store": str(store.folder), "clips": len(entries), "computed": len(todo), "seconds": seconds},
@@ -408,6 +403,17 @@ class CodecARSystem(System):
             entry = self.registry.get(kind, name)
             out[entry.provider] = entry.version
         return out
+
+
+def cache_entry(row: int, lengths: Tensor, features: AudioFeatures, codes: Tensor, code_lengths: Tensor) -> dict:
+    """One feature-cache entry (what ``_stack_cached`` reads back), on the CPU: row ``row``'s sample count, its
+    features (frames [N, C], frame count) and its valid codec codes (int32 [G, T'])."""
+    return {
+        "samples": lengths[row].cpu().clone(),
+        "frames": features.frames[row].float().cpu().clone(),
+        "frame_length": features.lengths[row].cpu().clone(),
+        "codes": codes[row, :, : int(code_lengths[row])].to(torch.int32).cpu().clone(),
+    }
 
 
 def step_mask(steps: Tensor, length: int) -> Tensor:
