@@ -146,9 +146,10 @@ def run_shard(args) -> int:
 
 
 def run_cache(args) -> int:
+    import dataclasses
     from pathlib import Path
 
-    from sepkit.device import resolve_device
+    from sepkit.device import resolve_device, resolve_precision
     from sepkit.errors import SepkitError
     from sepkit.recipe import load_recipe
     from sepkit.train.config import load_data_config, load_train_config
@@ -167,6 +168,7 @@ def run_cache(args) -> int:
         if not manifest.is_file():
             raise SepkitError(f"manifest {manifest} does not exist; give an existing clip or mixture manifest")
     device = resolve_device(args.device or train.device)
+    train = dataclasses.replace(train, precision=resolve_precision(train.precision, device))  # as training resolves it
     system = build_system(recipe, train).to(device)
     summary = {str(m): system.cache_features(m, data, device, progress=True) for m in manifests}
     _print(summary)

@@ -17,8 +17,9 @@ An unknown key or a value of the wrong type is a ``SepkitError`` naming the full
       loss: l1                      # interpreted by the system (separation: l1 | si_sdr | snr)
       val_metric: si_sdri           # decides best.ckpt
       val_mode: auto                # auto (a metric named *loss* -> min, else max) | min | max
-      precision: fp32               # fp32 | bf16 | fp16: autocast of forward and loss with fp32 master weights
-                                    # (bf16: no loss scaling needed; fp16 adds a GradScaler, for GPUs)
+      precision: fp32               # auto | fp32 | bf16 | fp16: autocast of forward and loss with fp32 master
+                                    # weights (bf16: no loss scaling needed; fp16 adds a GradScaler, for GPUs;
+                                    # auto: bf16 on a GPU or CPU that runs it natively, else fp32)
       ema: null                     # EMA decay (e.g. 0.999): validation and best.ckpt use the EMA weights
       log_every: 10
       val_every: 200                # 0: validate only at the end
@@ -63,6 +64,7 @@ from sepkit.errors import SepkitError
 
 SCHEDULES = ("constant", "cosine", "step")
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # train.precision -> autocast dtype
+PRECISION_CHOICES = ("auto", *PRECISIONS)  # auto: bf16 where the device runs it natively, else fp32
 DEVICES = ("auto", "cpu", "cuda")
 VAL_MODES = ("auto", "min", "max")
 
@@ -95,7 +97,7 @@ class TrainConfig:
     loss: str = "l1"
     val_metric: str = "loss"
     val_mode: str = "auto"
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (PRECISIONS)
+    precision: str = "fp32"  # auto | fp32 | bf16 | fp16 (PRECISIONS; auto: sepkit.device.resolve_precision)
     ema: Optional[float] = ranged(None, low=0, high=1, low_open=True, high_open=True)
     log_every: int = positive(10)
     val_every: int = non_negative(0)
@@ -228,7 +230,9 @@ def load_train_config(recipe) -> TrainConfig:
     # numeric ranges (steps, batch_size, lr, ema, log_every, ...) are the fields' own, checked by structured()
     _check(len(cfg.betas) == 2, src, f"train.betas needs two numbers, got {cfg.betas}")
     _check(
-        cfg.precision in PRECISIONS, src, f"train.precision={cfg.precision!r}; allowed: {', '.join(PRECISIONS)}"
+        cfg.precision in PRECISION_CHOICES,
+        src,
+        f"train.precision={cfg.precision!r}; allowed: {', '.join(PRECISION_CHOICES)}",
     )
     _check(cfg.device in DEVICES, src, f"train.device={cfg.device!r}; allowed: {', '.join(DEVICES)}")
     _check(cfg.val_mode in VAL_MODES, src, f"train.val_mode={cfg.val_mode!r}; allowed: {', '.join(VAL_MODES)}")

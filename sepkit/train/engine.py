@@ -24,6 +24,7 @@ last checkpoint and logs the same losses as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -267,14 +268,18 @@ class Trainer:
     def setup(self) -> Trainer:
         if self._ready:
             return self
-        from sepkit.device import resolve_device, resolve_dtype
+        from sepkit.device import bf16_emulated_note, resolve_device, resolve_dtype, resolve_precision
         from sepkit.plugins import get_registry
         from sepkit.train.ema import EMA
         from sepkit.train.system import build_system
 
-        cfg = self.cfg
         self.dist, self.device = init_distributed(resolve_device(self.device_name))
+        asked = self.cfg.precision
+        cfg = self.cfg = dataclasses.replace(self.cfg, precision=resolve_precision(asked, self.device))
         self.amp = resolve_dtype(PRECISIONS[cfg.precision])
+        self.precision_note = bf16_emulated_note(cfg.precision, self.device)
+        if asked == "auto":
+            self.precision_note = f"train.precision auto -> {cfg.precision} on {self.device.type}"
         last = self.check_run_dir()
         seed_everything(cfg.seed)
         self.system = build_system(self.recipe, cfg, self.registry or get_registry())
@@ -294,7 +299,7 @@ class Trainer:
         if self.data_cfg.feature_cache:
             self.cache_notes = self.system.use_feature_cache(data_manifests(self.data_cfg, base))
         if self.dist.is_main and self.progress:
-            for line in self.cache_notes:
+            for line in ([self.precision_note] if self.precision_note else []) + self.cache_notes:
                 print(line, file=sys.stderr)
         check_batch_size(len(self.train_set), cfg.batch_size, self.dist, "training")
         sampler = EpochSampler(len(self.train_set), cfg.batch_size, self.dist.rank, self.dist.world_size, cfg.seed)

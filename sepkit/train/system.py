@@ -140,10 +140,11 @@ class System(nn.Module, ABC):
 
     def autocast(self, device: torch.device):
         """The autocast context of ``train.precision`` on ``device`` (as the engine's steps run)."""
-        from sepkit.device import autocast, resolve_dtype
+        from sepkit.device import autocast, resolve_dtype, resolve_precision
         from sepkit.train.config import PRECISIONS
 
-        return autocast(device, resolve_dtype(PRECISIONS[self.train_cfg.precision]))
+        precision = resolve_precision(self.train_cfg.precision, torch.device(device))
+        return autocast(device, resolve_dtype(PRECISIONS[precision]))
 
     # --- checkpoints -----------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Tensor]:

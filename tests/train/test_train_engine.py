@@ -243,3 +243,26 @@ def test_system_with_two_optimizers(corpus, tmp_path):
     assert {"discriminator.loss", "generator.loss", "generator.l1", "generator.lr"} <= set(logged)
     last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert set(last["optimizers"]) == {"discriminator", "generator"}
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_it_is_native(corpus, tmp_path, monkeypatch, native):
+    import sepkit.device
+
+    monkeypatch.setattr(sepkit.device, "native_bf16", lambda device: native)
+    run = trainer(corpus, tmp_path / "run", steps=2, precision="auto").setup()
+    assert run.cfg.precision == ("bf16" if native else "fp32")
+    assert run.amp == (torch.bfloat16 if native else torch.float32)
+    assert run.precision_note == f"train.precision auto -> {run.cfg.precision} on cpu"
+    assert run.system.train_cfg.precision == run.cfg.precision  # the system's autocast and cache keys see it too
+
+
+def test_emulated_bf16_is_kept_as_asked_with_a_warning(corpus, tmp_path, monkeypatch):
+    import sepkit.device
+
+    monkeypatch.setattr(sepkit.device, "native_bf16", lambda device: False)
+    run = trainer(corpus, tmp_path / "run", steps=2, precision="bf16").setup()
+    assert run.cfg.precision == "bf16" and run.amp == torch.bfloat16
+    assert "emulates it" in run.precision_note and "train.precision=auto" in run.precision_note
+    monkeypatch.setattr(sepkit.device, "native_bf16", lambda device: True)
+    assert trainer(corpus, tmp_path / "run2", steps=2, precision="bf16").setup().precision_note is None
