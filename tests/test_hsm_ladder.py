@@ -164,3 +164,26 @@ def test_decoder_rung_decodes_as_the_chain_recipe_not_at_codec_ar_defaults():
     assert "sampling" not in trained  # the training recipe alone would decode greedily
     decoding = load_recipe("mini/hsm_tss_decoder", overrides).section("decoder")
     assert (decoding["sampling"], decoding["temperature"], decoding["seed"]) == ("sample", 1.0, 0)
+
+
+def test_lsd_by_level_adds_up_to_the_lsd_metric_and_puts_silent_target_frames_lowest():
+    from sepkit.plugins import get_registry
+
+    levels = _load("ladder_levels")
+    lsd = get_registry().build("metric", {"name": "lsd"}, where="metric lsd")
+    generator = torch.Generator().manual_seed(0)
+    rate, examples = 16000, []
+    for gain in (0.5, 2.0):
+        target = torch.randn(rate, generator=generator) * torch.linspace(0, 1, rate)
+        target[: rate // 4] = 0.0  # a silent first quarter: no level, lowest bin
+        estimate = gain * target + 0.01 * torch.randn(rate, generator=generator)
+        example = {"lsd_levels": levels.lsd_by_level(estimate, target, rate)}
+        frames, sums = example["lsd_levels"]["frames"], example["lsd_levels"]["sums"]
+        expected = float(lsd.score(estimate[None], target[None], rate)[0])
+        assert sum(sums) / sum(frames) == pytest.approx(expected, rel=1e-9)
+        assert frames[0] >= 20 and frames[-1] > 0  # 23 frames see only the silent quarter
+        examples.append((example, expected))
+    summary = levels.level_summary([e for e, _ in examples])
+    assert sum(summary["contribution"]) == pytest.approx(np.mean([v for _, v in examples]), rel=1e-9)
+    assert sum(summary["share"]) == pytest.approx(1.0)
+    assert len(summary["mean"]) == len(levels.LEVEL_NAMES)

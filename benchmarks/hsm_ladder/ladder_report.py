@@ -131,6 +131,29 @@ def paired_lines(results: dict) -> list[str]:
     return lines
 
 
+def level_table(results: dict, task: str) -> list[str]:
+    """Rows x target-level bins: the bin's mean frame LSD and, in brackets, its contribution to the row's LSD."""
+    levels = results.get("lsd_levels", {})
+    rows = levels.get(task, {})
+    if not rows:
+        return []
+    labels = _labels(results)
+    first = next(iter(rows.values()))
+    share = " | ".join(f"{100 * f:.1f} %" for f in first["share"])
+    lines = [
+        "| Row | " + " | ".join(levels["bins"]) + " | LSD |",
+        "| --- | " + " | ".join("---:" for _ in levels["bins"]) + " | ---: |",
+        f"| *share of the frames* | {share} | |",
+    ]
+    for row, summary in rows.items():
+        cells = [
+            "-" if mean is None else f"{mean:.3f} ({part:.3f})"
+            for mean, part in zip(summary["mean"], summary["contribution"])
+        ]
+        lines.append(f"| {labels.get(row, row)} | " + " | ".join(cells) + f" | {sum(summary['contribution']):.3f} |")
+    return lines
+
+
 def markdown(results: dict) -> str:
     mixtures, seconds = results["mixtures"], results["seconds"]
     codec = results["codec"]
@@ -185,6 +208,22 @@ def markdown(results: dict) -> str:
         "",
         *entropy_table(results),
         "",
+        "## LSD by the target's frame level",
+        "",
+        "Each frame's LSD distance (the `lsd` metric's frames: RMS over bins of the log10 power ratio), grouped by "
+        "the target frame's mean power relative to the loudest frame of the same target (`ladder_levels.py`). "
+        "Cells: the mean frame distance in that level bin (its contribution to the row's LSD: frame-distance sum "
+        "over all frames); the contributions add up to the LSD column (equally long examples). A row that loses "
+        "to another where the target is loud reproduces the target's spectrum less well; one that loses where it "
+        "is quiet has a louder noise floor or fails to fall silent.",
+        "",
+        *[
+            line
+            for task in TASK_TITLES
+            for line in (
+                [f"### {TASK_TITLES[task]}", "", *level_table(results, task), ""] if level_table(results, task) else []
+            )
+        ],
         "## Paired differences",
         "",
         "Paired bootstrap of the difference of means (first row minus second, same examples, 95 % interval); "

@@ -51,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # run as a script, this folder is on the path already
     sys.path.insert(0, str(HERE))
 
+from ladder_levels import LEVEL_NAMES, level_summary, lsd_by_level  # noqa: E402
 from ladder_report import write_figure, write_markdown  # noqa: E402
 from ladder_tokens import CodeHistogram, token_accuracy  # noqa: E402
 
@@ -390,10 +391,30 @@ def score(metrics: dict, estimate: Tensor, target: Tensor, mixture: Tensor, rate
     return out
 
 
-def entry(row: str, example: Example, scores: dict) -> dict:
-    """One per-example record of results.json."""
+def entry(row: str, example: Example, scores: dict, lsd_levels: dict) -> dict:
+    """One per-example record of results.json (``lsd_levels``: ``ladder_levels.lsd_by_level``)."""
     e = example
-    return {"row": row, "key": e.key, "id": e.record.id, "task": e.task, "text": e.text, "scores": scores}
+    return {
+        "row": row,
+        "key": e.key,
+        "id": e.record.id,
+        "task": e.task,
+        "text": e.text,
+        "scores": scores,
+        "lsd_levels": lsd_levels,
+    }
+
+
+def summarise_levels(examples: list[dict], rows: list[str]) -> dict:
+    """Per task and row, ``ladder_levels.level_summary`` of the row's examples."""
+    out = {"bins": list(LEVEL_NAMES)}
+    for task in TASKS:
+        out[task] = {}
+        for row in rows:
+            mine = [e for e in examples if e["row"] == row and e["task"] == task]
+            if mine:
+                out[task][row] = level_summary(mine)
+    return out
 
 
 def summarise_rows(examples: list[dict], rows: list[str]) -> list[dict]:
@@ -559,11 +580,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
                     used = min(frames, code.shape[-1])
                     scores["token_accuracy"] = token_accuracy(code.numpy(), out.target_codes[i].numpy(), used)
                     generated[(row.key, example.task)].add(code[:, :used].numpy())
-                entries.append(entry(row.key, example, scores))
+                entries.append(entry(row.key, example, scores, lsd_by_level(wave, tgt_rows[i], rate)))
             for reference in references:
                 wave = reference_waves[reference.name][i]
                 waves[reference.name] = wave
-                entries.append(entry(reference.name, example, score(metrics, wave, tgt_rows[i], mix_rows[i], rate)))
+                scores = score(metrics, wave, tgt_rows[i], mix_rows[i], rate)
+                entries.append(entry(reference.name, example, scores, lsd_by_level(wave, tgt_rows[i], rate)))
             if example.record.id in figure_ids:
                 figure[example.key] = {
                     "id": example.record.id,
@@ -620,6 +642,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
         "bootstrap": dict(BOOTSTRAP),
         "summary": summarise_rows(entries, row_keys),
         "paired": paired(entries, pairs, ("lsd", "psnr", "si_sdri")),
+        "lsd_levels": summarise_levels(entries, row_keys),
         "tokens": tokens,
         "figure_examples": sorted(figure),
         "compound_parses": {
