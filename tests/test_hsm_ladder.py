@@ -187,3 +187,17 @@ def test_lsd_by_level_adds_up_to_the_lsd_metric_and_puts_silent_target_frames_lo
     assert sum(summary["contribution"]) == pytest.approx(np.mean([v for _, v in examples]), rel=1e-9)
     assert sum(summary["share"]) == pytest.approx(1.0)
     assert len(summary["mean"]) == len(levels.LEVEL_NAMES)
+
+
+def test_level_sections_follow_the_ladders_row_order_and_add_up_the_contributions():
+    report = _load("ladder_report")
+    summary = {"share": [1.0, 0.0], "mean": [2.0, None], "contribution": [2.0, 0.0]}  # no loud frame
+    results = {
+        "rows": [{"key": "codec", "label": "1 Codec"}, {"key": "Mixture", "label": "Mixture"}],
+        "lsd_levels": {"bins": ["quiet", "loud"], "extract": {"Mixture": summary, "codec": summary}},
+    }
+    lines = report.level_sections(results)
+    assert lines[0] == "### Extraction" and not any("Removal" in line for line in lines)
+    rows = [line for line in lines if line.startswith("| 1 Codec") or line.startswith("| Mixture")]
+    assert rows == ["| 1 Codec | 2.000 (2.000) | - | 2.000 |", "| Mixture | 2.000 (2.000) | - | 2.000 |"]
+    assert "| *share of the frames* | 100.0 % | 0.0 % | |" in lines

@@ -30,12 +30,10 @@ LEVEL_NAMES = ("< -60 dB", "-60 to -40 dB", "-40 to -20 dB", "-20 to -10 dB", ">
 def lsd_frames(estimate: Tensor, target: Tensor, rate: int) -> tuple[np.ndarray, np.ndarray]:
     """estimate, target float [T] at ``rate`` -> (frame distances [F], target frame levels in dB re the
     loudest frame [F]), on the ``lsd`` metric's STFT and its floors."""
-    from sepkit_metrics.spectral import lsd_stft_magnitude
+    from sepkit_metrics.spectral import lsd_frame_distances, lsd_stft_magnitude
 
+    distances = lsd_frame_distances(estimate[None].float(), target[None].float(), rate)[0]
     reference = lsd_stft_magnitude(target[None].float(), rate)[0]
-    output = lsd_stft_magnitude(estimate[None].float(), rate)[0]
-    log_ratio = torch.log10(reference**2 / (output + 1e-12) ** 2 + 1e-12)
-    distances = torch.sqrt((log_ratio**2).mean(-1))
     power = 10 * torch.log10((reference**2).mean(-1) + 1e-20)
     levels = power - power.max() if float(power.max()) > -200 else torch.full_like(power, -math.inf)
     return distances.numpy(), levels.numpy()

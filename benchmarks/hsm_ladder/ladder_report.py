@@ -145,12 +145,23 @@ def level_table(results: dict, task: str) -> list[str]:
         "| --- | " + " | ".join("---:" for _ in levels["bins"]) + " | ---: |",
         f"| *share of the frames* | {share} | |",
     ]
-    for row, summary in rows.items():
+    for row in (r["key"] for r in results["rows"] if r["key"] in rows):  # the ladder's row order (JSON sorts keys)
+        summary = rows[row]
         cells = [
             "-" if mean is None else f"{mean:.3f} ({part:.3f})"
             for mean, part in zip(summary["mean"], summary["contribution"])
         ]
         lines.append(f"| {labels.get(row, row)} | " + " | ".join(cells) + f" | {sum(summary['contribution']):.3f} |")
+    return lines
+
+
+def level_sections(results: dict) -> list[str]:
+    """A heading and ``level_table`` per task that has one."""
+    lines = []
+    for task, title in TASK_TITLES.items():
+        table = level_table(results, task)
+        if table:
+            lines += [f"### {title}", "", *table, ""]
     return lines
 
 
@@ -217,13 +228,7 @@ def markdown(results: dict) -> str:
         "to another where the target is loud reproduces the target's spectrum less well; one that loses where it "
         "is quiet has a louder noise floor or fails to fall silent.",
         "",
-        *[
-            line
-            for task in TASK_TITLES
-            for line in (
-                [f"### {TASK_TITLES[task]}", "", *level_table(results, task), ""] if level_table(results, task) else []
-            )
-        ],
+        *level_sections(results),
         "## Paired differences",
         "",
         "Paired bootstrap of the difference of means (first row minus second, same examples, 95 % interval); "

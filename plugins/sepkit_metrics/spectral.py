@@ -51,12 +51,17 @@ def lsd_stft_magnitude(wave: Tensor, sample_rate: int) -> Tensor:
     return spec.abs().transpose(1, 2)
 
 
-def log_spectral_distance(estimate: Tensor, reference: Tensor, sample_rate: int) -> Tensor:
-    """float64 [B]: mean over frames of the RMS over bins of the log10 power ratio."""
+def lsd_frame_distances(estimate: Tensor, reference: Tensor, sample_rate: int) -> Tensor:
+    """float64 [B, frames]: per frame, the RMS over bins of the log10 power ratio (LSD before the frame mean)."""
     s = lsd_stft_magnitude(reference, sample_rate)
     e = lsd_stft_magnitude(estimate, sample_rate)
     log_ratio = torch.log10(s**2 / (e + 1e-12) ** 2 + 1e-12)
-    return torch.sqrt((log_ratio**2).mean(-1)).mean(-1)
+    return torch.sqrt((log_ratio**2).mean(-1))
+
+
+def log_spectral_distance(estimate: Tensor, reference: Tensor, sample_rate: int) -> Tensor:
+    """float64 [B]: mean over frames of ``lsd_frame_distances``."""
+    return lsd_frame_distances(estimate, reference, sample_rate).mean(-1)
 
 
 class LSD(Metric):
