@@ -106,6 +106,10 @@ class TFCodecNet(nn.Module):
         self.decoder_convs = nn.ModuleList(deconvs)
         self.out_conv = EncoderConv(2, 2, KERNEL, 1, 2, norm=False)
 
+    def coding_modules(self) -> list[nn.Module]:
+        """The modules that choose the codes: the encoder and the quantiser."""
+        return [self.encoder_convs, self.encoder_tcm, self.encoder_gru, self.to_latent, self.quantizer]
+
     # --- rates -----------------------------------------------------------------------------
     @property
     def samples_per_code(self) -> int:

@@ -28,6 +28,15 @@ of its examples; a batch statistic, biased low for small batches). TF-Codec's 6 
 groups at 50 frames/s). ``rate_weight: 0`` (the default) is the system without a rate: the same
 losses, logs, validation metrics and checkpoint keys.
 
+``stft_loss_weight`` > 0 adds that weight x the multi-resolution log-STFT magnitude L1
+(``losses.multi_resolution_log_stft``, ``stft_windows``, default 512 / 1024 / 2048, linear frequency) to the
+reconstruction loss (ours: TF-Codec has no such term); it sees the harmonic peaks and valleys that the 20 ms
+spectral MSE and the 64-band mels do not resolve. The step logs it as ``stft``.
+
+``train_part: decoder`` trains the decoder alone: the encoder, its batch-norm statistics and the codebooks stay
+in eval mode with no gradients, so every clip keeps the codes it had, and a codec-ar trained on those codes
+stays valid (``recipes/mini/tfcodec_decoder.yaml``). ``all`` (the default) trains the whole codec.
+
 While ``step < adversarial_start`` (a reconstruction warm-up, TF-Codec's stage 1) the discriminator
 phase is skipped: no codec or discriminator forward, no discriminator update (the warm-up step costs
 about 0.5 s instead of 0.9 s with the mini recipe on one CPU thread).
@@ -78,9 +87,10 @@ from .discriminator import (
     lsgan_generator_loss,
 )
 from .entropy import TEMPERATURE, estimate_rate, frame_mask, rate_loss
-from .losses import lsd, mel_distance, multi_window_mel, power_compressed_mse, rms_db
+from .losses import lsd, mel_distance, multi_resolution_log_stft, multi_window_mel, power_compressed_mse, rms_db
 
 AUDIO_SOURCES = ("target", "mixture", "both")
+TRAIN_PARTS = ("all", "decoder")
 MEL_SCALES = ("linear", "log")
 
 
@@ -101,6 +111,9 @@ class TFCodecTrainingConfig:
     rate_weight: float = non_negative(0.0)  # x sum_g |H_g - target_entropy / G| (bits); 0: no rate loss
     target_entropy: float = positive(120.0)  # bits per code frame, all groups (TF-Codec 6 kbps: 120 x 50 Hz)
     rate_temperature: float = positive(TEMPERATURE)  # soft assignments softmax(-distance / T) (TF-Codec: 0.2)
+    stft_loss_weight: float = non_negative(0.0)  # multi-resolution log-STFT magnitude L1 (linear frequency)
+    stft_windows: list[int] = positive(default_factory=lambda: [512, 1024, 2048])
+    train_part: str = "all"  # all | decoder: encoder and codebooks frozen, so the codes stay the checkpoint's
 
 
 class TFCodecSystem(System):
@@ -138,8 +151,21 @@ class TFCodecSystem(System):
             )
         if config.audio not in AUDIO_SOURCES:
             raise SepkitError(f"{recipe.source}: train.system.audio must be one of {', '.join(AUDIO_SOURCES)}")
+        if config.train_part not in TRAIN_PARTS:
+            raise SepkitError(
+                f"{recipe.source}: train.system.train_part must be one of {', '.join(TRAIN_PARTS)} "
+                f"(got {config.train_part!r})"
+            )
+        if config.train_part == "decoder" and config.rate_weight > 0:
+            raise SepkitError(
+                f"{recipe.source}: train.system.rate_weight shapes the codes, which train_part: decoder keeps "
+                "fixed; set rate_weight: 0 or train_part: all"
+            )
         self.codec = self.registry.build("codec", section, where="model.codec")
         assert isinstance(self.codec, TFCodec)
+        if config.train_part == "decoder":
+            for module in self.codec.net.coding_modules():
+                module.requires_grad_(False)
         try:
             self.discriminator = MultiScaleMelDiscriminator(
                 config.disc_ffts, config.disc_mels, config.disc_channels, config.disc_layers
@@ -165,6 +191,15 @@ class TFCodecSystem(System):
     def sample_rate(self) -> int:
         return self.codec.sample_rate
 
+    def train(self, mode: bool = True) -> TFCodecSystem:
+        """``train_part: decoder`` keeps the encoder and quantiser in eval mode: their batch-norm statistics
+        and codebooks (moving averages) stay the checkpoint's, and so do the codes."""
+        super().train(mode)
+        if self.config.train_part == "decoder":
+            for module in self.codec.net.coding_modules():
+                module.eval()
+        return self
+
     def parameters_for(self, optimizer: str) -> list:
         module = self.discriminator if optimizer == "discriminator" else self.codec
         return [p for p in module.parameters() if p.requires_grad]
@@ -176,11 +211,31 @@ class TFCodecSystem(System):
         return batch[self.config.audio].float(), lengths
 
     def _reconstruction_losses(self, estimate: Tensor, wave: Tensor, mask: Tensor) -> dict[str, Tensor]:
-        """Per-example float [B] spectral and mel losses."""
-        return {
+        """Per-example float [B] spectral and mel losses (and ``stft`` with ``stft_loss_weight`` > 0)."""
+        out = {
             "spectral": power_compressed_mse(estimate, wave, mask),
             "mel": multi_window_mel(estimate, wave, mask, log=self.config.mel_scale == "log"),
         }
+        if self.config.stft_loss_weight > 0:
+            out["stft"] = multi_resolution_log_stft(estimate, wave, mask, self.config.stft_windows)
+        return out
+
+    def _reconstruction_loss(self, rec: dict[str, Tensor]) -> Tensor:
+        """The weighted sum of ``_reconstruction_losses``' terms (float [B], or a scalar of their means)."""
+        c = self.config
+        loss = c.spectral_loss_weight * rec["spectral"] + c.mel_loss_weight * rec["mel"]
+        if "stft" in rec:
+            loss = loss + c.stft_loss_weight * rec["stft"]
+        return loss
+
+    def _reconstruct(self, wave: Tensor) -> tuple[Tensor, Any]:
+        """(reconstruction float [B, T], Quantized) for training; ``train_part: decoder`` chooses the codes
+        without gradients, so only the decoder learns."""
+        if self.config.train_part == "all":
+            return self.codec.net(wave, with_distances=self.config.rate_weight > 0)
+        with torch.no_grad():
+            q = self.codec.net.quantize(wave)
+        return self.codec.net.decode_latents(q.quantized)[:, : wave.shape[-1]], q
 
     def _rate(self, distances: Tensor, lengths: Tensor) -> dict[str, Tensor]:
         """The soft code entropy of the batch's valid code frames: ``group_bits`` float [G], ``entropy_bits``
@@ -201,19 +256,12 @@ class TFCodecSystem(System):
                 estimate = self.codec.net(wave)[0] * mask
             loss = lsgan_discriminator_loss(self.discriminator(wave), self.discriminator(estimate))
             return {"loss": loss}
-        estimate, q = self.codec.net(wave, with_distances=c.rate_weight > 0)
+        estimate, q = self._reconstruct(wave)
         estimate = estimate * mask
         rec = self._reconstruction_losses(estimate, wave, mask)
-        out = {
-            "spectral": rec["spectral"].mean(),
-            "mel": rec["mel"].mean(),
-            "commitment": q.commitment_loss,
-        }
-        loss = (
-            c.spectral_loss_weight * out["spectral"]
-            + c.mel_loss_weight * out["mel"]
-            + c.commitment_loss_weight * out["commitment"]
-        )
+        out = {key: value.mean() for key, value in rec.items()}
+        out["commitment"] = q.commitment_loss
+        loss = self._reconstruction_loss(out) + c.commitment_loss_weight * out["commitment"]
         if c.rate_weight > 0:
             rate = self._rate(q.distances, lengths)
             out["rate"] = rate_loss(rate["group_bits"], c.target_entropy)
@@ -239,7 +287,7 @@ class TFCodecSystem(System):
         estimate = torch.nn.functional.pad(estimate, (0, wave.shape[-1] - estimate.shape[-1])) * mask
         rec = self._reconstruction_losses(estimate, wave, mask)
         metrics = {
-            "loss": c.spectral_loss_weight * rec["spectral"] + c.mel_loss_weight * rec["mel"],
+            "loss": self._reconstruction_loss(rec),
             "mel_distance": mel_distance(estimate, wave, mask),
             "si_sdr": si_sdr(estimate, wave, lengths),
             "lsd": lsd(estimate, wave, mask),

@@ -28,6 +28,11 @@ stage mae mini/hsm_tss_mae
 stage qaudio mini/hsm_tss_qaudio model.audio_encoder.audio_encoder.checkpoint=$MAE
 # 3. TF-Codec (its reconstruction warm-up: log-mel, no discriminator) and 4. the codec-ar decoder on its tokens
 stage tfcodec mini/tfcodec_warmup train.steps=8000
+# 3b. (2026-12-06) its decoder alone fine-tuned with a log-STFT loss, 3,000 + 3,000 steps: the codes stay stage 3's,
+#     so codec-ar (stage 4, trained on those codes) and the decoder can be trained in either order; this is what ships
+stage tfcodec_decoder mini/tfcodec_decoder model.codec.checkpoint=$TFC
+stage tfcodec_decoder2 mini/tfcodec_decoder train.lr=3e-4 --init-from $M/tfcodec_decoder/checkpoints/best.ckpt
+TFC_DEC=$M/tfcodec_decoder2/checkpoints/best.ckpt
 CAR=(mini/hsm_tss_decoder model.audio_encoder.checkpoint=$MAE model.decoder.codec.checkpoint=$TFC)
 "$SK" data cache "${CAR[@]}"  # its frozen AudioMAE tokens and codec codes of the clean clips, once (docs/training.md)
 stage codec_ar "${CAR[@]}"
@@ -79,7 +84,8 @@ stage ours_local5 mini/hsm_tss_ours_local train.steps=2000 train.lr=5e-4 model.a
 PY=${PY:-.venv/bin/python}
 "$PY" "$HERE/ship.py" "$MAE" "$HERE/audiomae.ckpt"
 "$PY" "$HERE/ship.py" "$QA" "$HERE/qaudio.ckpt" --drop heads.
-"$PY" "$HERE/ship.py" "$TFC" "$HERE/tfcodec.ckpt" --drop discriminator.
+"$PY" "$HERE/ship.py" "$TFC" "$HERE/tfcodec_warmup.ckpt" --drop discriminator.
+"$PY" "$HERE/ship.py" "$TFC_DEC" "$HERE/tfcodec.ckpt" --drop discriminator.
 "$PY" "$HERE/ship.py" "$M/codec_ar/checkpoints/best.ckpt" "$HERE/codec_ar.ckpt"
 "$PY" "$HERE/ship.py" "$M/joint5/checkpoints/best.ckpt" "$HERE/separator.ckpt"
 "$PY" "$HERE/ship.py" "$M/ours_local5/checkpoints/best.ckpt" "$HERE/ours_local.ckpt"
