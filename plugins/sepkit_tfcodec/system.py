@@ -87,7 +87,16 @@ from .discriminator import (
     lsgan_generator_loss,
 )
 from .entropy import TEMPERATURE, estimate_rate, frame_mask, rate_loss
-from .losses import lsd, mel_distance, multi_resolution_log_stft, multi_window_mel, power_compressed_mse, rms_db
+from .losses import (
+    STFT_WINDOWS,
+    lsd,
+    mel_distance,
+    multi_resolution_log_stft,
+    multi_window_mel,
+    power_compressed_mse,
+    rms_db,
+)
+from .quantizer import Quantized
 
 AUDIO_SOURCES = ("target", "mixture", "both")
 TRAIN_PARTS = ("all", "decoder")
@@ -112,7 +121,7 @@ class TFCodecTrainingConfig:
     target_entropy: float = positive(120.0)  # bits per code frame, all groups (TF-Codec 6 kbps: 120 x 50 Hz)
     rate_temperature: float = positive(TEMPERATURE)  # soft assignments softmax(-distance / T) (TF-Codec: 0.2)
     stft_loss_weight: float = non_negative(0.0)  # multi-resolution log-STFT magnitude L1 (linear frequency)
-    stft_windows: list[int] = positive(default_factory=lambda: [512, 1024, 2048])
+    stft_windows: list[int] = positive(default_factory=lambda: list(STFT_WINDOWS))
     train_part: str = "all"  # all | decoder: encoder and codebooks frozen, so the codes stay the checkpoint's
 
 
@@ -228,7 +237,7 @@ class TFCodecSystem(System):
             loss = loss + c.stft_loss_weight * rec["stft"]
         return loss
 
-    def _reconstruct(self, wave: Tensor) -> tuple[Tensor, Any]:
+    def _reconstruct(self, wave: Tensor) -> tuple[Tensor, Quantized]:
         """(reconstruction float [B, T], Quantized) for training; ``train_part: decoder`` chooses the codes
         without gradients, so only the decoder learns."""
         if self.config.train_part == "all":
